@@ -1,0 +1,99 @@
+"""Prepare a dataset folder under data/<name>/: interactions, item text, user attributes,
+and both settings' splits (coldstart, longtail). Idempotent: an up-to-date folder is
+checked and left alone.
+
+    python data/prepare.py --data ml-100k                 # from the recbole==1.2.1 wheel
+    python data/prepare.py --data path/to/atomic_folder   # any RecBole atomic folder
+    python data/prepare.py --data ml-100k --force         # rebuild
+"""
+from __future__ import annotations
+
+import hashlib
+import sys
+import time
+from pathlib import Path
+
+from pte.config import apply_overrides
+
+DATA = "ml-100k"   # a known dataset name, or a folder of RecBole atomic files
+NAME = ""          # folder name under data/ (default: the dataset's own name)
+FORCE = False      # rebuild even when the folder is up to date
+
+
+def source_files(data: str) -> list[Path]:
+    """The raw files a dataset is built from; their sizes and times decide staleness."""
+    if data == "ml-100k":
+        from pte.data.assets import ml100k_dir
+        d = ml100k_dir()
+        return [d / f"ml-100k.{ext}" for ext in ("inter", "item", "user")]
+    folder = Path(data)
+    if not folder.is_dir():
+        raise SystemExit(f"error: --data {data!r} is neither a known dataset (ml-100k) nor a folder")
+    return sorted(p for p in folder.iterdir() if p.suffix in (".inter", ".item", ".user"))
+
+
+def stamp(files: list[Path]) -> str:
+    from pte.splits import SPLIT_VERSION
+    from pte.data.dataset import FORMAT_VERSION
+    h = hashlib.sha1(f"{FORMAT_VERSION}/{SPLIT_VERSION}".encode())
+    for p in files:
+        st = p.stat()
+        h.update(f"{p.name}:{st.st_size}:{int(st.st_mtime)}".encode())
+    return h.hexdigest()[:16]
+
+
+def build(data: str):
+    if data == "ml-100k":
+        from pte.data.recbole import ml100k
+        return ml100k()
+    from pte.data.recbole import from_atomic_folder
+    return from_atomic_folder(data)
+
+
+def print_stats(ds, splits) -> None:
+    n = len(ds.item)
+    lens = ds.user_ptr[1:] - ds.user_ptr[:-1]
+    print(f"{ds.name}: {ds.n_users:,} users, {ds.n_items:,} items, {n:,} interactions, "
+          f"sparsity {1 - n / (ds.n_users * ds.n_items):.3%}, mean sequence length {lens.mean():.1f}")
+    for s in splits:
+        i = s.info
+        if s.setting == "coldstart":
+            print(f"  coldstart: users {i['n_train_users']}/{i['n_valid_users']}/{i['n_test_users']} (train/valid/test), "
+                  f"samples {len(s.train_samples):,}/{len(s.valid):,}/{len(s.test):,}, prefix <= {i['prefix']}")
+        else:
+            print(f"  longtail: {i['n_eval_users']:,} users evaluated, {i['n_negatives']} stored negatives each, "
+                  f"ts_user={i['ts_user']} ts_item={i['ts_item']} ({i['threshold_rule']}), "
+                  f"test tail users {s.test.groups['tail_user'].mean():.1%}, tail-item targets {s.test.groups['tail_item'].mean():.1%}")
+
+
+def main() -> None:
+    apply_overrides(globals())
+    from pte.data.dataset import load_dataset
+    from pte.paths import DATA as DATA_DIR
+    from pte.splits import SETTINGS, build_split, dataset_fingerprint, load_split, save_split
+
+    t0 = time.perf_counter()
+    files = source_files(DATA)
+    name = NAME or ("ml-100k" if DATA == "ml-100k" else Path(DATA).name)
+    root = DATA_DIR / name
+    st = stamp(files)
+    if not FORCE and (root / "meta.json").exists():
+        ds = load_dataset(str(root))
+        if ds.meta.get("source_stamp") == st:
+            splits = [load_split(ds, s) for s in SETTINGS]
+            print_stats(ds, splits)
+            print(f"{root} is up to date ({time.perf_counter() - t0:.1f}s); --force rebuilds it")
+            return
+    ds = build(DATA)
+    ds.name = name
+    ds.meta.update(source_stamp=st, fingerprint=dataset_fingerprint(ds))
+    ds.save(root)
+    splits = [build_split(ds, s) for s in SETTINGS]
+    for s in splits:
+        save_split(s, root, ds.meta["fingerprint"])
+    print_stats(ds, splits)
+    print(f"wrote {root} ({time.perf_counter() - t0:.1f}s)")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

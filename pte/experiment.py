@@ -1,0 +1,147 @@
+"""What every backbone's Main.py shares: set-up, the epoch loop with selection on
+validation, the single test evaluation, the results line and the top-K export.
+
+A Main.py supplies only its model and one function that trains one epoch.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import os
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from pte.data import Dataset, load_dataset
+from pte.evaluate import ScoreFn, evaluate, topk
+from pte.io import write_jsonl
+from pte.results import append_result
+from pte.splits import Split, load_split, subsample_users
+
+os.environ.setdefault("WANDB_MODE", "offline")
+EVAL_MODES = ("full", "sampled")
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def load_data(data: str, setting: str, fraction: float = 1.0) -> tuple[Dataset, Split]:
+    """The dataset and one setting's split; ``fraction`` < 1 keeps a random part of the rows (smoke runs)."""
+    ds = load_dataset(data)
+    split = load_split(ds, setting)
+    if fraction < 1.0:
+        split = subsample_users(split, fraction)
+    return ds, split
+
+
+def eval_mode(setting: str, requested: str, split: Split) -> str:
+    """The mode that selects epochs and fills valid/test: the setting's default unless asked."""
+    mode = split.info.get("default_eval", "full") if requested in ("", "auto") else requested
+    if mode not in EVAL_MODES:
+        raise SystemExit(f"error: --eval must be one of {EVAL_MODES} (or auto), got {requested!r}")
+    if mode == "sampled" and split.valid.negatives is None:
+        raise SystemExit(f"error: --eval sampled needs stored negatives; the {setting} split has none "
+                         f"(its protocol ranks all items). Use --eval full.")
+    return mode
+
+
+@dataclass
+class Selection:
+    """Early stopping on one validation metric; keeps the best weights in memory."""
+    metric: str
+    mode: str
+    patience: int
+    best: float = -math.inf
+    best_epoch: int = -1
+    best_state: dict | None = None
+    history: list = field(default_factory=list)
+    train_seconds: float = 0.0
+
+    def update(self, epoch: int, valid: dict, model: torch.nn.Module) -> bool:
+        """Record an epoch; return True when training should stop."""
+        value = valid[self.mode][self.metric]
+        self.history.append((epoch, value))
+        if value > self.best:
+            self.best, self.best_epoch = value, epoch
+            self.best_state = copy.deepcopy(model.state_dict())
+        return epoch - self.best_epoch >= self.patience
+
+
+def wandb_run(enabled: bool, project: str, config: dict):
+    if not enabled:
+        return None
+    import wandb  # only when asked: offline by default, no account needed
+    return wandb.init(project=project, config=config, mode=os.environ.get("WANDB_MODE", "offline"))
+
+
+def fit(model: torch.nn.Module, train_epoch: Callable[[int], float], score: ScoreFn, split: Split,
+        mode: str, epochs: int, patience: int, eval_every: int = 1, log=None) -> Selection:
+    """Train up to ``epochs``, evaluating on validation; restore the best epoch's weights."""
+    sel = Selection(split.info["select"], mode, patience)
+    bar = tqdm(range(1, epochs + 1), desc="epochs", dynamic_ncols=True)
+    for epoch in bar:
+        model.train()
+        t0 = time.perf_counter()
+        loss = train_epoch(epoch)
+        sel.train_seconds += time.perf_counter() - t0
+        if not math.isfinite(loss):
+            raise FloatingPointError(f"training loss became {loss} at epoch {epoch}; lower --lr")
+        if epoch % eval_every and epoch != epochs:
+            continue
+        model.eval()
+        valid = evaluate(score, split.valid)
+        stop = sel.update(epoch, valid, model)
+        bar.set_postfix(loss=f"{loss:.4f}", **{f"val_{sel.metric}": f"{valid[mode][sel.metric]:.4f}",
+                                               "best": f"{sel.best:.4f}@{sel.best_epoch}"})
+        if log is not None:
+            log.log({"epoch": epoch, "loss": loss, **{f"valid/{k}": v for k, v in valid[mode].items()
+                                                       if isinstance(v, float)}})
+        if stop:
+            break
+    model.load_state_dict(sel.best_state)
+    model.eval()
+    return sel
+
+
+def finish(*, score: ScoreFn, ds: Dataset, split: Split, sel: Selection, config: dict,
+           backbone: str, method: str, save_topk: str = "") -> dict:
+    """Evaluate test once at the selected epoch, append the results line, print the table."""
+    from pte.tables import format_run
+    valid = evaluate(score, split.valid)
+    test = evaluate(score, split.test)
+    mode = sel.mode
+    other = {m: {"valid": valid[m], "test": test[m]} for m in valid if m != mode and m != "seconds"}
+    row = {"data": ds.name, "setting": split.setting, "backbone": backbone, "method": method,
+           "seed": config.get("seed"), "eval": mode, "valid": valid[mode], "test": test[mode], "other": other,
+           "best_epoch": sel.best_epoch, "epochs_run": sel.history[-1][0] if sel.history else 0,
+           "train_seconds": round(sel.train_seconds, 2), "eval_seconds": round(test["seconds"], 4), "config": config}
+    path = append_result(row)
+    print(format_run(row))
+    print(f"results appended to {path}")
+    if save_topk:
+        export_topk(score, ds, split, save_topk)
+    return row
+
+
+def export_topk(score: ScoreFn, ds: Dataset, split: Split, path: str, k: int = 50) -> None:
+    """One line per test row: raw user, raw target, the k best raw items (full ranking, masked)."""
+    top = topk(score, split.test, k)
+    users = split.test.users
+    write_jsonl(path, ({"user": ds.user_raw[u] if u >= 0 else None, "target": ds.item_raw[t],
+                        "topk": [ds.item_raw[i] for i in row]}
+                       for u, t, row in zip(users, split.test.targets, top)))
+    print(f"top-{k} lists of {len(top)} test rows written to {path}")

