@@ -18,6 +18,7 @@ from pte.config import apply_overrides
 DATA = "ml-100k"   # a known dataset name, or a folder of RecBole atomic files
 NAME = ""          # folder name under data/ (default: the dataset's own name)
 FORCE = False      # rebuild even when the folder is up to date
+ENCODER = "minilm" # text encoder for item_text.npy (language embeddings of item text); "" skips it
 
 
 def source_files(data: str) -> list[Path]:
@@ -66,6 +67,23 @@ def print_stats(ds, splits) -> None:
                   f"test tail users {s.test.groups['tail_user'].mean():.1%}, tail-item targets {s.test.groups['tail_item'].mean():.1%}")
 
 
+def write_item_text_embeddings(ds, root: Path) -> None:
+    """data/<name>/item_text.npy: the language embedding of each item's text (title, year, genres...)."""
+    from pte.embeddings import embedding_meta, save_embeddings
+    path = root / "item_text.npy"
+    if not ENCODER or (path.exists() and path.with_suffix(".json").exists()
+                       and embedding_meta(path).get("fingerprint") == ds.meta["fingerprint"]
+                       and embedding_meta(path).get("encoder") == ENCODER):
+        return
+    from pte.encoder import encode
+    texts = [ds.item_text(i) for i in range(ds.n_items)]
+    t0 = time.perf_counter()
+    vec = encode(texts, ENCODER, progress=True)
+    save_embeddings(path, vec, ds.item_raw, kind="item", data=ds.name, encoder=ENCODER,
+                    source="item text: " + "; ".join(texts[:1]) + " ...", fingerprint=ds.meta["fingerprint"])
+    print(f"  item_text.npy: {vec.shape[0]} x {vec.shape[1]} ({ENCODER}, {time.perf_counter() - t0:.1f}s)")
+
+
 def main() -> None:
     apply_overrides(globals())
     from pte.data.dataset import load_dataset
@@ -81,6 +99,7 @@ def main() -> None:
         ds = load_dataset(str(root))
         if ds.meta.get("source_stamp") == st:
             splits = [load_split(ds, s) for s in SETTINGS]
+            write_item_text_embeddings(ds, root)
             print_stats(ds, splits)
             print(f"{root} is up to date ({time.perf_counter() - t0:.1f}s); --force rebuilds it")
             return
@@ -91,6 +110,7 @@ def main() -> None:
     splits = [build_split(ds, s) for s in SETTINGS]
     for s in splits:
         save_split(s, root, ds.meta["fingerprint"])
+    write_item_text_embeddings(ds, root)
     print_stats(ds, splits)
     print(f"wrote {root} ({time.perf_counter() - t0:.1f}s)")
 
