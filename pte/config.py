@@ -15,11 +15,10 @@ _SIMPLE = (bool, int, float, str)
 
 
 class ConfigError(SystemExit):
-    """A bad command-line override; exits with status 2 and a message."""
+    """A bad command-line override: uncaught, it exits printing the message (status 1)."""
 
     def __init__(self, msg: str):
         super().__init__(f"error: {msg}")
-        self.code = 2
         self.msg = msg
 
     def __str__(self) -> str:

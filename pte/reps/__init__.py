@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-from pte.reps.base import RepContext, Representation
+from pte.reps.base import Batch, RepContext, Representation
 
 # name -> "module:Class"
 METHODS = {

@@ -7,6 +7,7 @@ interface and never branches on the method's name.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 import torch
 from torch import nn
@@ -25,6 +26,15 @@ class RepContext:
     options: dict = field(default_factory=dict)   # e.g. {"item_emb": path, "user_emb": path}
 
 
+@dataclass
+class Batch:
+    """What a backbone knows about a training batch, for methods with an auxiliary loss."""
+    users: torch.Tensor | None          # [B] internal user ids (None or -1 where unknown)
+    inputs: torch.Tensor                # [B, L] history item ids, padded with n_items
+    hidden: torch.Tensor                # [B, dim] the backbone's user/sequence states
+    encode: Callable[[torch.Tensor], torch.Tensor] | None = None  # inputs -> [B, dim] states
+
+
 class Representation(nn.Module):
     """Base class. Subclasses set ``self.dim`` and implement ``item_table``."""
     dim: int
@@ -37,7 +47,12 @@ class Representation(nn.Module):
         """[B, dim] vectors of known users, or None when the method has no user side."""
         return None
 
-    def aux_loss(self) -> torch.Tensor | None:
+    def contextualize(self, x: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+        """Sequence models pass their input embeddings [B, L, dim] (real: [B, L] non-pad) through
+        here before encoding; methods that fuse views inside the sequence override it."""
+        return x
+
+    def aux_loss(self, batch: Batch) -> torch.Tensor | None:
         """An extra training loss the method adds to the backbone's (None if none)."""
         return None
 

@@ -1,0 +1,82 @@
+"""BiasMF (BPR) on a prepared dataset, with any representation method.
+
+    cd base_models/BiasMF && python Main.py --data ml-100k
+    python base_models/BiasMF/Main.py --data ml-100k --setting coldstart --method pte
+
+longtail: users have ID vectors (or whatever the method gives). coldstart: test users are
+unseen, so every user is folded in from their prefix items (see model.py).
+"""
+import torch
+
+from model import BiasMF
+
+from pte import reps
+from pte.batch import as_tensor, batches
+from pte.config import apply_overrides
+from pte.experiment import eval_mode, finish, fit, load_data, pick_device, seed_everything, wandb_run
+from pte.splits import SETTINGS
+
+DATA = "ml-100k"        # prepared dataset name (data/<name>/) or folder
+SETTING = "longtail"    # coldstart | longtail
+METHOD = "base"         # representation method, see pte/reps/__init__.py
+ITEM_EMB = ""           # item language/profile embeddings (.npy + sidecar); "" = the method's default
+USER_EMB = ""           # user profile embeddings, for methods with a user side
+EVAL = "auto"           # full | sampled | auto (the setting's protocol: longtail sampled, coldstart full)
+SEED = 2024
+DIM = 64
+EPOCHS = 300
+PATIENCE = 20           # epochs without a better validation score before stopping
+EVAL_EVERY = 1
+BATCH_SIZE = 2048
+LR = 5e-3
+REG = 1e-4              # L2 on the batch's user and item vectors
+FRACTION = 1.0          # < 1: evaluate on a random part of the rows (smoke runs)
+DEVICE = "auto"
+SAVE_TOPK = ""          # path: write the top-50 lists of every test row (JSON lines)
+WANDB = False
+
+config = apply_overrides(globals(), choices={"SETTING": SETTINGS}, extra=reps.method_namespaces())
+seed_everything(SEED)
+device = pick_device(DEVICE)
+
+# ---- data
+ds, split = load_data(DATA, SETTING, FRACTION)
+mode = eval_mode(SETTING, EVAL, split)
+if SETTING == "coldstart":  # (prefix -> next item) samples of training users
+    train_users = torch.as_tensor(split.train_samples.users, dtype=torch.long)
+    train_inputs = as_tensor(split.train_samples.inputs, ds.n_items)
+    train_pos = torch.as_tensor(split.train_samples.targets, dtype=torch.long)
+else:                       # (user, item) training interactions
+    u, i = split.train_pairs
+    train_users, train_pos = torch.as_tensor(u, dtype=torch.long), torch.as_tensor(i, dtype=torch.long)
+    train_inputs = torch.zeros(len(u), 1, dtype=torch.long)  # unused: users have their own vectors
+
+# ---- model
+rep = reps.build(METHOD, reps.RepContext(ds, split, DIM, device, {"item_emb": ITEM_EMB, "user_emb": USER_EMB}))
+model = BiasMF(rep, ds.n_items, fold_in_history=SETTING == "coldstart").to(device)
+optimizer = torch.optim.Adam(model.parameters(), lr=LR)
+log = wandb_run(WANDB, "pte-rec", config)
+
+
+def train_epoch(epoch: int) -> float:
+    total, steps = 0.0, 0
+    for idx in batches(len(train_pos), BATCH_SIZE):
+        neg = torch.randint(ds.n_items, (len(idx),))  # uniform negatives; a rare hit on a positive is noise
+        loss = model.bpr_loss(train_users[idx].to(device), train_inputs[idx].to(device),
+                              train_pos[idx].to(device), neg.to(device), REG)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        total, steps = total + loss.item(), steps + 1
+    return total / max(steps, 1)
+
+
+def score(rows) -> torch.Tensor:
+    users = torch.as_tensor(rows.users, dtype=torch.long, device=device)
+    return model.score(users, as_tensor(rows.inputs, ds.n_items, device))
+
+
+# ---- train, select on validation, test once
+sel = fit(model, train_epoch, score, split, mode, EPOCHS, PATIENCE, EVAL_EVERY, log)
+finish(score=score, ds=ds, split=split, sel=sel, config=config, backbone="BiasMF", method=METHOD,
+       save_topk=SAVE_TOPK)

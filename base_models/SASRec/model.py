@@ -1,0 +1,84 @@
+"""SASRec (Kang & McAuley, 2018): causal self-attention over the item sequence.
+
+Deviations from the original: pre-LayerNorm blocks with PyTorch's fused attention, and a
+softmax (cross-entropy) loss over all items by default (RecBole's "CE"), which trains far
+faster per epoch than one sampled negative per position; "bce" gives the original loss.
+Sequences are left-padded, so the last position always holds the most recent item and
+position embeddings count back from it.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from pte.reps import Batch, Representation
+
+
+class Block(nn.Module):
+    def __init__(self, dim: int, heads: int, dropout: float):
+        super().__init__()
+        self.heads, self.dropout = heads, dropout
+        self.norm1, self.norm2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
+        self.qkv, self.out = nn.Linear(dim, 3 * dim), nn.Linear(dim, dim)
+        self.ffn = nn.Sequential(nn.Linear(dim, dim), nn.GELU(), nn.Dropout(dropout), nn.Linear(dim, dim))
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        b, l, d = x.shape
+        q, k, v = self.qkv(self.norm1(x)).view(b, l, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
+        a = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0)
+        x = x + self.drop(self.out(a.transpose(1, 2).reshape(b, l, d)))
+        return x + self.drop(self.ffn(self.norm2(x)))
+
+
+class SASRec(nn.Module):
+    def __init__(self, rep: Representation, n_items: int, max_len: int, layers: int, heads: int, dropout: float):
+        super().__init__()
+        self.rep, self.n_items, self.max_len = rep, n_items, max_len
+        d = rep.dim
+        self.pos = nn.Embedding(max_len, d)
+        self.blocks = nn.ModuleList(Block(d, heads, dropout) for _ in range(layers))
+        self.norm = nn.LayerNorm(d)
+        self.drop = nn.Dropout(dropout)
+
+    def encode(self, inputs: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """[B, L, d] hidden states; inputs [B, L] are item ids left-padded with n_items."""
+        inputs = inputs[:, -self.max_len:]
+        b, l = inputs.shape
+        real = inputs != self.n_items
+        table = torch.cat([items, items.new_zeros(1, items.shape[1])])
+        pos = self.pos(torch.arange(self.max_len - l, self.max_len, device=inputs.device))
+        x = self.rep.contextualize(table[inputs] * math.sqrt(items.shape[1]), real)
+        x = self.drop(x + pos) * real.unsqueeze(-1)
+        causal = torch.ones(l, l, dtype=torch.bool, device=inputs.device).tril()
+        # attend to real items only; every query keeps itself, so padded rows never see an empty set
+        mask = (causal & real[:, None, :]) | torch.eye(l, dtype=torch.bool, device=inputs.device)
+        for block in self.blocks:
+            x = block(x, mask.unsqueeze(1)) * real.unsqueeze(-1)
+        return self.norm(x)
+
+    def score(self, inputs: torch.Tensor) -> torch.Tensor:
+        items = self.rep.item_table()
+        return self.encode(inputs, items)[:, -1] @ items.T
+
+    def loss(self, users: torch.Tensor | None, inputs: torch.Tensor, targets: torch.Tensor, kind: str = "ce") -> torch.Tensor:
+        """Next-item loss. targets [B] (last position) or [B, L] (every position; pad = n_items)."""
+        items = self.rep.item_table()
+        states = self.encode(inputs, items)
+        if targets.dim() == 1:
+            h, t = states[:, -1], targets
+        else:
+            keep = targets != self.n_items
+            h, t = states[keep], targets[keep]
+        if kind == "ce":
+            loss = F.cross_entropy(h @ items.T, t)
+        else:
+            neg = torch.randint(self.n_items, t.shape, device=t.device)
+            logits = torch.stack([(h * items[t]).sum(-1), (h * items[neg]).sum(-1)], -1)
+            loss = F.binary_cross_entropy_with_logits(logits, torch.tensor([1.0, 0.0], device=t.device).expand_as(logits))
+        aux = self.rep.aux_loss(Batch(users, inputs, states[:, -1],
+                                      encode=lambda x: self.encode(x, self.rep.item_table())[:, -1]))
+        return loss if aux is None else loss + aux

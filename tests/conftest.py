@@ -1,0 +1,49 @@
+"""Test-session set-up: every artifact goes to a temporary folder, never the user's data/,
+results/ or outputs/; ml-100k is prepared once per session from the recbole wheel."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+# set once per process even if this module is imported twice (as conftest and tests.conftest)
+_TMP = Path(os.environ.setdefault("PTE_TEST_TMP", tempfile.mkdtemp(prefix="pte-tests-")))
+for var, sub in (("PTE_DATA", "data"), ("PTE_RESULTS", "results"), ("PTE_OUTPUTS", "outputs")):
+    os.environ[var] = str(_TMP / sub)
+os.environ.setdefault("WANDB_MODE", "offline")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+def run_script(script: str | Path, *args: str, cwd: Path | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
+    """Run a repository script as a user would; fail with its output if it fails."""
+    proc = subprocess.run([sys.executable, str(script), *args], cwd=cwd or ROOT, capture_output=True,
+                          text=True, timeout=timeout, env=os.environ.copy())
+    if proc.returncode != 0:
+        raise AssertionError(f"{script} {' '.join(args)} exited {proc.returncode}\n"
+                             f"--- stdout\n{proc.stdout[-3000:]}\n--- stderr\n{proc.stderr[-3000:]}")
+    return proc
+
+
+@pytest.fixture(scope="session")
+def ml100k_name() -> str:
+    """Prepare ml-100k (interactions, splits, item-text embeddings) into the session's data dir."""
+    run_script(ROOT / "data" / "prepare.py", "--data", "ml-100k")
+    return "ml-100k"
+
+
+@pytest.fixture(scope="session")
+def ml100k(ml100k_name):
+    from pte.data import load_dataset
+    return load_dataset(ml100k_name)
+
+
+@pytest.fixture(scope="session")
+def splits(ml100k):
+    from pte.splits import load_split
+    return {s: load_split(ml100k, s) for s in ("coldstart", "longtail")}
