@@ -140,6 +140,8 @@ def build_coldstart(ds: Dataset, prefix: int = COLDSTART_PREFIX,
     n = ds.n_users
     n_train, n_valid = int(round(ratios[0] * n)), int(round(ratios[1] * n))
     parts = np.split(order, [n_train, n_train + n_valid])
+    if min(len(p) for p in parts) == 0:
+        raise DataError(f"{ds.name}: {n} users are too few for an {ratios} user split (a partition is empty)")
     ts_item = eighty_twenty_threshold(ds.item_popularity)
 
     def samples(users: np.ndarray) -> Samples:

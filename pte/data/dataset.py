@@ -66,7 +66,7 @@ class Dataset:
         title = it.get("title") or f"item {self.item_raw[i]}"
         year = it.get("year")
         head = f"{title} ({year})" if year else title
-        extra = [str(it[k]) for k in ("genres", "categories", "brand", "description") if it.get(k)]
+        extra = [str(it[k]) for k in ("genres", "categories", "brand", "features", "description") if it.get(k)]
         return head + (" — " + "; ".join(extra) if extra else "")
 
     def save(self, root: Path) -> None:
