@@ -18,6 +18,7 @@ import torch
 from tqdm.auto import tqdm
 
 from pte.data import Dataset, load_dataset
+from pte.embeddings import save_embeddings
 from pte.evaluate import ScoreFn, evaluate, topk
 from pte.io import write_jsonl
 from pte.results import append_result
@@ -118,22 +119,28 @@ def fit(model: torch.nn.Module, train_epoch: Callable[[int], float], score: Scor
 
 
 def finish(*, score: ScoreFn, ds: Dataset, split: Split, sel: Selection, config: dict,
-           backbone: str, method: str, save_topk: str = "") -> dict:
-    """Evaluate test once at the selected epoch, append the results line, print the table."""
+           backbone: str, method: str, rep=None, save_topk: str = "") -> dict:
+    """Evaluate test once at the selected epoch, append the results line, print the table;
+    export the top-K lists (config save_topk) and the item vectors (config save_items) if asked."""
     from pte.tables import format_run
     valid = evaluate(score, split.valid)
     test = evaluate(score, split.test)
     mode = sel.mode
     other = {m: {"valid": valid[m], "test": test[m]} for m in valid if m != mode and m != "seconds"}
     row = {"data": ds.name, "setting": split.setting, "backbone": backbone, "method": method,
-           "seed": config.get("seed"), "eval": mode, "valid": valid[mode], "test": test[mode], "other": other,
+           "seed": config.get("seed"), "tag": config.get("tag", ""), "eval": mode, "valid": valid[mode], "test": test[mode], "other": other,
            "best_epoch": sel.best_epoch, "epochs_run": sel.history[-1][0] if sel.history else 0,
            "train_seconds": round(sel.train_seconds, 2), "eval_seconds": round(test["seconds"], 4), "config": config}
     path = append_result(row)
     print(format_run(row))
     print(f"results appended to {path}")
-    if save_topk:
-        export_topk(score, ds, split, save_topk)
+    if save_topk or config.get("save_topk"):
+        export_topk(score, ds, split, save_topk or config["save_topk"])
+    if config.get("save_items") and rep is not None:
+        with torch.no_grad():
+            save_embeddings(config["save_items"], rep.item_table().float().cpu().numpy(), ds.item_raw, kind="item",
+                            data=ds.name, encoder=f"{backbone}/{method}", setting=split.setting, seed=config.get("seed"))
+        print(f"item vectors written to {config['save_items']}")
     return row
 
 

@@ -23,3 +23,15 @@ def dataset_dir(data: str) -> Path:
 def outputs_dir(data: str) -> Path:
     """Per-dataset artifacts of the LLM stage (profiles, embeddings, adapters)."""
     return OUTPUTS / Path(data).name
+
+
+def embeddings_dir(data: str, setting: str) -> Path:
+    """Profile (and aligned) embedding files of one setting: outputs/<data>/<setting>/embeddings/."""
+    return outputs_dir(data) / setting / "embeddings"
+
+
+def profile_embedding_path(data: str, setting: str, name: str) -> Path:
+    """outputs/<data>/<setting>/embeddings/<name>.npy: profile embeddings of the LLM stage
+    (user_profile_kd, user_profile, item_profile), with a JSON sidecar beside them."""
+    name = name[:-4] if name.endswith(".npy") else name
+    return embeddings_dir(data, setting) / f"{name}.npy"

@@ -33,7 +33,9 @@ REG = 1e-4              # L2 on the batch's user and item vectors
 FRACTION = 1.0          # < 1: evaluate on a random part of the rows (smoke runs)
 DEVICE = "auto"
 SAVE_TOPK = ""          # path: write the top-50 lists of every test row (JSON lines)
+SAVE_ITEMS = ""         # path (.npy): write the trained item vectors (for figures/analysis)
 WANDB = False
+TAG = ""                # a label stored with the results line (reproduce.py and bench/ find their runs by it)
 
 config = apply_overrides(globals(), choices={"SETTING": SETTINGS}, extra=reps.method_namespaces())
 seed_everything(SEED)
@@ -78,5 +80,4 @@ def score(rows) -> torch.Tensor:
 
 # ---- train, select on validation, test once
 sel = fit(model, train_epoch, score, split, mode, EPOCHS, PATIENCE, EVAL_EVERY, log)
-finish(score=score, ds=ds, split=split, sel=sel, config=config, backbone="BiasMF", method=METHOD,
-       save_topk=SAVE_TOPK)
+finish(score=score, ds=ds, split=split, sel=sel, config=config, backbone="BiasMF", method=METHOD, rep=rep)

@@ -39,7 +39,9 @@ WEIGHT_DECAY = 0.0
 FRACTION = 1.0          # < 1: evaluate on a random part of the rows (smoke runs)
 DEVICE = "auto"
 SAVE_TOPK = ""          # path: write the top-50 lists of every test row (JSON lines)
+SAVE_ITEMS = ""         # path (.npy): write the trained item vectors (for figures/analysis)
 WANDB = False
+TAG = ""                # a label stored with the results line (reproduce.py and bench/ find their runs by it)
 
 config = apply_overrides(globals(), choices={"SETTING": SETTINGS, "LOSS": ("ce", "bce")},
                          extra=reps.method_namespaces())
@@ -79,10 +81,10 @@ def train_epoch(epoch: int) -> float:
 
 
 def score(rows) -> torch.Tensor:
-    return model.score(as_tensor(rows.inputs, ds.n_items, device))
+    users = torch.as_tensor(rows.users, dtype=torch.long, device=device)
+    return model.score(users, as_tensor(rows.inputs, ds.n_items, device))
 
 
 # ---- train, select on validation, test once
 sel = fit(model, train_epoch, score, split, mode, EPOCHS, PATIENCE, EVAL_EVERY, log)
-finish(score=score, ds=ds, split=split, sel=sel, config=config, backbone="SASRec", method=METHOD,
-       save_topk=SAVE_TOPK)
+finish(score=score, ds=ds, split=split, sel=sel, config=config, backbone="SASRec", method=METHOD, rep=rep)

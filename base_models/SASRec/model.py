@@ -60,14 +60,20 @@ class SASRec(nn.Module):
             x = block(x, mask.unsqueeze(1)) * real.unsqueeze(-1)
         return self.norm(x)
 
-    def score(self, inputs: torch.Tensor) -> torch.Tensor:
+    def state(self, users: torch.Tensor | None, inputs: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """[B, L, d] states; the method's user-side vector (if any) joins every position."""
+        h = self.encode(inputs, items)
+        extra = self.rep.sequence_user(users) if users is not None else None
+        return h if extra is None else h + extra.unsqueeze(1)
+
+    def score(self, users: torch.Tensor | None, inputs: torch.Tensor) -> torch.Tensor:
         items = self.rep.item_table()
-        return self.encode(inputs, items)[:, -1] @ items.T
+        return self.state(users, inputs, items)[:, -1] @ items.T
 
     def loss(self, users: torch.Tensor | None, inputs: torch.Tensor, targets: torch.Tensor, kind: str = "ce") -> torch.Tensor:
         """Next-item loss. targets [B] (last position) or [B, L] (every position; pad = n_items)."""
         items = self.rep.item_table()
-        states = self.encode(inputs, items)
+        states = self.state(users, inputs, items)
         if targets.dim() == 1:
             h, t = states[:, -1], targets
         else:

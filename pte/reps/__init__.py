@@ -14,6 +14,7 @@ from pte.reps.base import Batch, RepContext, Representation
 # name -> "module:Class"
 METHODS = {
     "base": "pte.reps.base:Base",
+    "pte": "pte.reps.pte:PtE",
 }
 
 

@@ -47,6 +47,11 @@ class Representation(nn.Module):
         """[B, dim] vectors of known users, or None when the method has no user side."""
         return None
 
+    def sequence_user(self, users: torch.Tensor) -> torch.Tensor | None:
+        """[B, dim] a user-side vector that sequence models add to their final state
+        (e.g. a profile); None when the method has none. users may hold -1 (unknown)."""
+        return None
+
     def contextualize(self, x: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
         """Sequence models pass their input embeddings [B, L, dim] (real: [B, L] non-pad) through
         here before encoding; methods that fuse views inside the sequence override it."""

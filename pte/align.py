@@ -1,0 +1,123 @@
+"""Task alignment of profile embeddings: a contrastive head trained on training interactions.
+
+Profile embeddings from a sentence encoder measure textual similarity, not "will this user
+take this item next". The aligner learns, on training interactions only,
+    key(i)   = normalize(E_i + MLP(E_i))                      (item head, residual)
+    query(u) = normalize(A · mean(key(prefix items)) + B · U_u)  (history + user profile)
+with InfoNCE over all items (temperature tau), and writes key(i) for every item and
+query(u) over each user's whole training history as new embedding files. Items and users
+unseen in training still get vectors: the heads apply to any profile embedding.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from pte.batch import as_tensor, batches
+from pte.evaluate import evaluate
+from pte.splits import Samples, Split, windows
+
+HISTORY = 10
+
+
+class Aligner(nn.Module):
+    def __init__(self, item_emb: np.ndarray, user_emb: np.ndarray | None, hidden: int, dropout: float):
+        super().__init__()
+        d = item_emb.shape[1]
+        self.register_buffer("E", torch.as_tensor(item_emb))
+        self.register_buffer("U", torch.as_tensor(user_emb) if user_emb is not None else torch.zeros(0, d))
+        self.item_head = nn.Sequential(nn.Linear(d, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, d))
+        nn.init.zeros_(self.item_head[-1].weight)   # start at the identity: aligned = raw at step 0
+        nn.init.zeros_(self.item_head[-1].bias)
+        self.hist = nn.Linear(d, d)
+        nn.init.eye_(self.hist.weight)
+        nn.init.zeros_(self.hist.bias)
+        self.user = nn.Linear(d, d, bias=False)
+        nn.init.zeros_(self.user.weight)
+
+    def keys(self) -> torch.Tensor:
+        return F.normalize(self.E + self.item_head(self.E), dim=-1)
+
+    def queries(self, users: torch.Tensor, prefix: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+        """prefix [B, L] padded with n_items; users may be -1 (no profile)."""
+        n = keys.shape[0]
+        real = (prefix != n).unsqueeze(-1).float()
+        hist = (keys[prefix.clamp(max=n - 1)] * real).sum(1) / real.sum(1).clamp(min=1)
+        q = self.hist(hist)
+        if len(self.U):
+            known = (users >= 0).unsqueeze(-1).float()
+            q = q + self.user(self.U[users.clamp(min=0)]) * known
+        return F.normalize(q, dim=-1)
+
+
+def training_samples(split: Split) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(users, prefix of <= HISTORY items, next item) for every training interaction."""
+    ptr = split.train_ptr
+    lens = np.diff(ptr)
+    users = np.repeat(np.arange(split.n_users), lens)
+    pos = np.arange(ptr[-1])
+    prefix = windows(split.train_items, ptr[:-1][users], pos, HISTORY)
+    return users, prefix, split.train_items[pos]
+
+
+def user_history(split: Split) -> np.ndarray:
+    """[n_users, HISTORY] each user's last training items (left-padded), for the user-side output."""
+    ptr = split.train_ptr
+    return windows(split.train_items, ptr[:-1], ptr[1:], HISTORY)
+
+
+def fit_aligner(model: Aligner, split: Split, epochs: int, lr: float, tau: float, batch_size: int,
+                seed: int = 0, log=print) -> list[float]:
+    users, prefix, targets = training_samples(split)
+    n_items = model.E.shape[0]
+    users_t = torch.as_tensor(users, dtype=torch.long)
+    prefix_t = as_tensor(prefix, n_items)
+    targets_t = torch.as_tensor(targets, dtype=torch.long)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    gen = torch.Generator().manual_seed(seed)
+    losses = []
+    for epoch in range(epochs):
+        model.train()
+        total, steps = 0.0, 0
+        for idx in batches(len(targets_t), batch_size, gen):
+            keys = model.keys()
+            q = model.queries(users_t[idx], prefix_t[idx], keys)
+            loss = F.cross_entropy(q @ keys.T / tau, targets_t[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total, steps = total + loss.item(), steps + 1
+        losses.append(total / steps)
+        log(f"  align epoch {epoch + 1}/{epochs}: InfoNCE {losses[-1]:.4f}")
+    model.eval()
+    return losses
+
+
+@torch.no_grad()
+def retrieval_metrics(model: Aligner, rows: Samples) -> dict:
+    """How well query·key ranks the validation targets (full ranking, the split's masking)."""
+    keys = model.keys()
+    n = keys.shape[0]
+
+    def score(chunk: Samples) -> torch.Tensor:
+        users = torch.as_tensor(chunk.users, dtype=torch.long)
+        return model.queries(users, as_tensor(chunk.inputs[:, -HISTORY:], n), keys) @ keys.T
+
+    return evaluate(score, rows)["full"]
+
+
+@torch.no_grad()
+def aligned_vectors(model: Aligner, split: Split) -> tuple[np.ndarray, np.ndarray]:
+    """(item keys [n_items, d], user queries [n_users, d]) — users with neither training
+    history nor profile get zero rows."""
+    keys = model.keys()
+    n = keys.shape[0]
+    hist = user_history(split)
+    users = torch.arange(split.n_users)
+    has_profile = (model.U.abs().sum(1) > 0) if len(model.U) else torch.zeros(split.n_users, dtype=torch.bool)
+    q = model.queries(torch.where(has_profile, users, -1), as_tensor(hist, n), keys)
+    empty = torch.as_tensor((hist < 0).all(1)) & ~has_profile
+    q[empty] = 0
+    return keys.numpy(), q.numpy()
