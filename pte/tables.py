@@ -25,3 +25,165 @@ def format_run(row: dict) -> str:
             if g in groups:
                 lines.append(_line(f"  test {g} (n={groups[g]['n']})", groups[g]))
     return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- the paper's tables
+
+import math
+from collections import defaultdict
+
+METHOD_ORDER = ("base", "idreamrec", "morec", "unisrec", "whitenrec", "rlmrec_con", "rlmrec_gen",
+                "llminit", "llmesr", "alphafuse", "pte")
+METHOD_LABEL = {"base": "Base", "idreamrec": "iDreamRec", "morec": "MoRec", "unisrec": "UniSRec",
+                "whitenrec": "WhitenRec", "rlmrec_con": "RLMRec-Con", "rlmrec_gen": "RLMRec-Gen",
+                "llminit": "LLMInit", "llmesr": "LLM-ESR", "alphafuse": "AlphaFuse", "pte": "PtE"}
+BACKBONE_ORDER = ("SASRec", "DreamRec", "BiasMF")
+TABLE3_COLS = (("N@10", "NDCG@10"), ("M@10", "MRR@10"), ("N@20", "NDCG@20"), ("M@20", "MRR@20"))
+TABLE4_GROUPS = (("Overall", None), ("Tail Item", "tail_item"), ("Head Item", "head_item"),
+                 ("Tail User", "tail_user"), ("Head User", "head_user"))
+TABLE4_COLS = (("R@10", "HR@10"), ("N@10", "NDCG@10"))
+
+
+def _metrics(row: dict, mode: str) -> dict | None:
+    """The test metrics of a results row in ``mode`` (its own mode or the other one)."""
+    if row["eval"] == mode:
+        return row["test"]
+    return row.get("other", {}).get(mode, {}).get("test")
+
+
+def _stat(values: list[float]) -> tuple[float, float]:
+    mean = sum(values) / len(values)
+    std = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1)) if len(values) > 1 else 0.0
+    return mean, std
+
+
+def collect(rows: list[dict], setting: str, mode: str, tag: str | None = None) -> dict:
+    """{(backbone, method): {column key: [values over seeds]}} for one setting and eval mode.
+    The latest row per (backbone, method, seed) wins, so a rerun replaces its earlier number."""
+    latest = {}
+    for r in rows:
+        if r["setting"] == setting and (tag is None or r.get("tag", "") == tag):
+            latest[(r["backbone"], r["method"], r["seed"])] = r
+    out: dict = defaultdict(lambda: defaultdict(list))
+    for (bb, method, _), r in latest.items():
+        m = _metrics(r, mode)
+        if m is None:
+            continue
+        for k, v in m.items():
+            if isinstance(v, float):
+                out[(bb, method)][(None, k)].append(v)
+        for g, gm in m.get("groups", {}).items():
+            for k, v in gm.items():
+                if isinstance(v, float):
+                    out[(bb, method)][(g, k)].append(v)
+    return out
+
+
+def _ordered(methods) -> list[str]:
+    return sorted(methods, key=lambda m: (METHOD_ORDER.index(m) if m in METHOD_ORDER else len(METHOD_ORDER), m))
+
+
+def _block(cells: dict, methods: list[str], cols: list) -> list[list[str]]:
+    """Rows of (label, formatted cells...) with best/second marked per column, plus Best Impr."""
+    means = {m: {c: _stat(cells[m][c]) if cells[m].get(c) else None for c in cols} for m in methods}
+    rank = {}
+    for c in cols:
+        vals = sorted({round(means[m][c][0], 6) for m in methods if means[m][c]}, reverse=True)
+        rank[c] = vals[:2]
+    table = []
+    for m in methods:
+        row = [METHOD_LABEL.get(m, m)]
+        for c in cols:
+            if means[m][c] is None:
+                row.append(("-", 0))
+                continue
+            mean, std = means[m][c]
+            n = len(cells[m][c])
+            text = f"{mean:.4f}" + (f" ± {std:.4f}" if n > 1 else "")
+            r = round(mean, 6)
+            row.append((text, 1 if rank[c] and r == rank[c][0] else 2 if len(rank[c]) > 1 and r == rank[c][1] else 0))
+        table.append(row)
+    if "pte" in methods and len(methods) > 1:
+        impr = ["Best Impr."]
+        for c in cols:
+            others = [means[m][c][0] for m in methods if m != "pte" and means[m][c]]
+            if means["pte"][c] and others and max(others) > 0:
+                impr.append((f"{100 * (means['pte'][c][0] / max(others) - 1):+.2f}%", 0))
+            else:
+                impr.append(("-", 0))
+        table.append(impr)
+    return table
+
+
+def _fmt(cell, latex: bool) -> str:
+    text, mark = cell
+    if latex:
+        text = text.replace("±", r"$\pm$").replace("%", r"\%")
+        return [text, rf"\textbf{{{text}}}", rf"\underline{{{text}}}"][mark]
+    return [text, f"**{text}**", f"<u>{text}</u>"][mark]
+
+
+def table3(rows: list[dict], tag: str | None = None, latex: bool = False) -> str:
+    """Coldstart: backbone x method x N@10/M@10/N@20/M@20 (full ranking over all items)."""
+    data = collect(rows, "coldstart", "full", tag)
+    cols = [(None, key) for _, key in TABLE3_COLS]
+    heads = [h for h, _ in TABLE3_COLS]
+    backbones = [b for b in BACKBONE_ORDER if any(bb == b for bb, _ in data)]
+    caption = ("Table 3 (coldstart users; full ranking over all items; test at the epoch with the best "
+               "validation NDCG@20; mean ± std over seeds). Best in bold, second underlined.")
+    blocks = [(b, _block({m: data[(b, m)] for bb, m in data if bb == b},
+                         _ordered([m for bb, m in data if bb == b]), cols)) for b in backbones]
+    return _render(caption, ["Backbone", "Method", *heads], blocks, latex)
+
+
+def table4(rows: list[dict], mode: str = "sampled", backbone: str = "SASRec", tag: str | None = None,
+           latex: bool = False) -> str:
+    """Longtail: method x (overall, tail/head item, tail/head user) x HR@10/NDCG@10."""
+    data = collect(rows, "longtail", mode, tag)
+    cols = [(g, key) for _, g in TABLE4_GROUPS for _, key in TABLE4_COLS]
+    heads = [f"{gl} {h}" for gl, _ in TABLE4_GROUPS for h, _ in TABLE4_COLS]
+    methods = _ordered([m for bb, m in data if bb == backbone])
+    how = "100 stored negatives per user (R@10 = HR@10 over 101 candidates)" if mode == "sampled" else \
+        "full ranking over all items, the user's earlier items masked"
+    caption = (f"Table 4 (longtail, {backbone}; {how}; test at the epoch with the best validation NDCG@10; "
+               f"mean ± std over seeds). Best in bold, second underlined.")
+    blocks = [(backbone, _block({m: data[(backbone, m)] for m in methods}, methods, cols))] if methods else []
+    return _render(caption, ["Backbone", "Method", *heads], blocks, latex)
+
+
+def _render(caption: str, heads: list[str], blocks: list, latex: bool) -> str:
+    if not blocks:
+        return f"{caption}\n\n(no results yet)\n"
+    if latex:
+        lines = [r"\begin{table*}[t]", r"\centering", rf"\caption{{{caption}}}",
+                 r"\resizebox{\linewidth}{!}{%", rf"\begin{{tabular}}{{l|l|{'c' * (len(heads) - 2)}}}", r"\toprule",
+                 " & ".join(heads) + r" \\", r"\midrule"]
+        for k, (b, rows) in enumerate(blocks):
+            for i, row in enumerate(rows):
+                first = rf"\multirow{{{len(rows)}}}{{*}}{{{b}}}" if i == 0 else ""
+                lines.append(" & ".join([first, row[0], *(_fmt(c, True) for c in row[1:])]) + r" \\")
+            lines.append(r"\midrule" if k < len(blocks) - 1 else r"\bottomrule")
+        lines += [r"\end{tabular}}", r"\end{table*}"]
+        return "\n".join(lines) + "\n"
+    lines = [caption, "", "| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
+    for b, rows in blocks:
+        for i, row in enumerate(rows):
+            lines.append("| " + " | ".join([b if i == 0 else "", row[0], *(_fmt(c, False) for c in row[1:])]) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    """python -m pte.tables --data ml-100k [--tag reproduce] : print Tables 3 and 4 from results/."""
+    from pte.config import apply_overrides
+    from pte.results import load_results
+    opts = {"DATA": "ml-100k", "TAG": "", "LATEX": False}
+    apply_overrides(opts, argv)
+    rows = load_results(opts["DATA"])
+    tag = opts["TAG"] or None
+    print(table3(rows, tag, opts["LATEX"]))
+    for mode in ("sampled", "full"):
+        print(table4(rows, mode, tag=tag, latex=opts["LATEX"]))
+
+
+if __name__ == "__main__":
+    main()

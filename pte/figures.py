@@ -1,0 +1,62 @@
+"""Figures the runs produce, written to img/: performance by item-popularity group per
+method, and a 2-D view of ID vs LLM vs PtE item embeddings (the paper's motivation idea)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from pte.tables import METHOD_LABEL, _ordered, collect
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+def popularity_groups(rows: list[dict], path: Path, tag: str | None = None) -> Path | None:
+    """Bars of test NDCG@10 on tail- vs head-item targets, per method, per (setting, backbone)."""
+    import matplotlib.pyplot as plt
+    panels = []
+    for setting, mode in (("coldstart", "full"), ("longtail", "sampled")):
+        data = collect(rows, setting, mode, tag)
+        for bb in sorted({b for b, _ in data}):
+            methods = _ordered([m for b, m in data if b == bb])
+            if data[(bb, methods[0])].get(("tail_item", "NDCG@10")):
+                panels.append((setting, mode, bb, methods, data))
+    if not panels:
+        return None
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 3.6), squeeze=False)
+    for ax, (setting, mode, bb, methods, data) in zip(axes[0], panels):
+        x = np.arange(len(methods))
+        for k, (g, label) in enumerate((("tail_item", "tail items"), ("head_item", "head items"))):
+            vals = [np.mean(data[(bb, m)].get((g, "NDCG@10"), [np.nan])) for m in methods]
+            ax.bar(x + (k - 0.5) * 0.38, vals, 0.38, label=label)
+        ax.set_xticks(x, [METHOD_LABEL.get(m, m) for m in methods], rotation=45, ha="right", fontsize=8)
+        ax.set_title(f"{bb}, {setting} ({mode} ranking)", fontsize=9)
+        ax.set_ylabel("test NDCG@10")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120, metadata={"Software": None})
+    plt.close(fig)
+    return path
+
+
+def embedding_views(tables: dict[str, np.ndarray], popularity: np.ndarray, path: Path) -> Path:
+    """One PCA scatter per item-vector table, coloured by log item popularity."""
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, len(tables), figsize=(4 * len(tables), 3.8), squeeze=False)
+    color = np.log1p(popularity)
+    for ax, (name, x) in zip(axes[0], tables.items()):
+        xc = x - x.mean(0)
+        _, s, vt = np.linalg.svd(xc, full_matrices=False)
+        xy = xc @ vt[:2].T
+        sc = ax.scatter(xy[:, 0], xy[:, 1], c=color, s=4, cmap="viridis")
+        share = (s[:2] ** 2).sum() / (s ** 2).sum()
+        ax.set_title(f"{name}\n(PCA, {share:.0%} of variance)", fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.colorbar(sc, ax=axes[0].tolist(), label="log(1 + item popularity)", shrink=0.8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120, metadata={"Software": None})
+    plt.close(fig)
+    return path
