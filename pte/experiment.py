@@ -119,7 +119,7 @@ def fit(model: torch.nn.Module, train_epoch: Callable[[int], float], score: Scor
 
 
 def finish(*, score: ScoreFn, ds: Dataset, split: Split, sel: Selection, config: dict,
-           backbone: str, method: str, rep=None, save_topk: str = "") -> dict:
+           backbone: str, method: str, rep=None) -> dict:
     """Evaluate test once at the selected epoch, append the results line, print the table;
     export the top-K lists (config save_topk) and the item vectors (config save_items) if asked."""
     from pte.tables import format_run
@@ -134,8 +134,8 @@ def finish(*, score: ScoreFn, ds: Dataset, split: Split, sel: Selection, config:
     path = append_result(row)
     print(format_run(row))
     print(f"results appended to {path}")
-    if save_topk or config.get("save_topk"):
-        export_topk(score, ds, split, save_topk or config["save_topk"])
+    if config.get("save_topk"):
+        export_topk(score, ds, split, config["save_topk"])
     if config.get("save_items") and rep is not None:
         with torch.no_grad():
             save_embeddings(config["save_items"], rep.item_table().float().cpu().numpy(), ds.item_raw, kind="item",

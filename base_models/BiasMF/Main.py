@@ -51,7 +51,7 @@ if SETTING == "coldstart":  # (prefix -> next item) samples of training users
 else:                       # (user, item) training interactions
     u, i = split.train_pairs
     train_users, train_pos = torch.as_tensor(u, dtype=torch.long), torch.as_tensor(i, dtype=torch.long)
-    train_inputs = torch.zeros(len(u), 1, dtype=torch.long)  # unused: users have their own vectors
+    train_inputs = torch.full((len(u), 1), ds.n_items, dtype=torch.long)  # empty histories: users have their own vectors
 
 # ---- model
 rep = reps.build(METHOD, reps.RepContext(ds, split, DIM, device, {"item_emb": ITEM_EMB, "user_emb": USER_EMB}))

@@ -62,9 +62,7 @@ class SASRec(nn.Module):
 
     def state(self, users: torch.Tensor | None, inputs: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         """[B, L, d] states; the method's user-side vector (if any) joins every position."""
-        h = self.encode(inputs, items)
-        extra = self.rep.sequence_user(users) if users is not None else None
-        return h if extra is None else h + extra.unsqueeze(1)
+        return self.rep.add_user(self.encode(inputs, items), users)
 
     def score(self, users: torch.Tensor | None, inputs: torch.Tensor) -> torch.Tensor:
         items = self.rep.item_table()

@@ -52,6 +52,11 @@ class Representation(nn.Module):
         (e.g. a profile); None when the method has none. users may hold -1 (unknown)."""
         return None
 
+    def add_user(self, states: torch.Tensor, users: torch.Tensor | None) -> torch.Tensor:
+        """states [B, L, dim] plus the method's user-side vector, where it has one."""
+        extra = self.sequence_user(users) if users is not None else None
+        return states if extra is None else states + extra.unsqueeze(1)
+
     def contextualize(self, x: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
         """Sequence models pass their input embeddings [B, L, dim] (real: [B, L] non-pad) through
         here before encoding; methods that fuse views inside the sequence override it."""
