@@ -16,6 +16,9 @@ _TMP = Path(os.environ.setdefault("PTE_TEST_TMP", tempfile.mkdtemp(prefix="pte-t
 for var, sub in (("PTE_DATA", "data"), ("PTE_RESULTS", "results"), ("PTE_OUTPUTS", "outputs")):
     os.environ[var] = str(_TMP / sub)
 os.environ.setdefault("WANDB_MODE", "offline")
+# one torch thread per process: the scripts the tests launch are small, and two threads on a
+# shared 2-core machine oversubscribe it (3-5x slower)
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 

@@ -15,6 +15,9 @@ from pte.reps.base import Batch, RepContext, Representation
 METHODS = {
     "base": "pte.reps.base:Base",
     "pte": "pte.reps.pte:PtE",
+    "rlmrec_con": "pte.reps.rlmrec:RLMRecCon",
+    "rlmrec_gen": "pte.reps.rlmrec:RLMRecGen",
+    "llmesr": "pte.reps.llmesr:LLMESR",
 }
 
 
