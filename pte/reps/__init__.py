@@ -15,6 +15,12 @@ from pte.reps.base import Batch, RepContext, Representation
 METHODS = {
     "base": "pte.reps.base:Base",
     "pte": "pte.reps.pte:PtE",
+    "morec": "pte.reps.morec:MoRec",
+    "unisrec": "pte.reps.unisrec:UniSRec",
+    "whitenrec": "pte.reps.whitenrec:WhitenRec",
+    "llminit": "pte.reps.llminit:LLMInit",
+    "alphafuse": "pte.reps.alphafuse:AlphaFuse",
+    "idreamrec": "pte.reps.idreamrec:IDreamRec",
     "rlmrec_con": "pte.reps.rlmrec:RLMRecCon",
     "rlmrec_gen": "pte.reps.rlmrec:RLMRecGen",
     "llmesr": "pte.reps.llmesr:LLMESR",
