@@ -22,20 +22,27 @@ def batches(n: int, batch_size: int, generator: torch.Generator | None = None) -
         yield perm[start:start + batch_size]
 
 
-def causal_windows(split: Split, max_len: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def causal_windows(split: Split, max_len: int, stride: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Training windows over every user's training sequence, for next-item prediction at every position.
 
-    Each sequence is cut from its end into windows of max_len + 1 items (inputs = window[:-1],
-    targets = window[1:], both left-padded), so every training item except a sequence's first
-    is a target exactly once, whatever the sequence length. Returns (user, inputs, targets).
+    Windows of max_len + 1 items end every ``stride`` items, counted back from a sequence's end
+    (inputs = window[:-1], targets = window[1:], both left-padded). With stride < max_len they
+    overlap, and a target is kept only where it sits in the last ``stride`` positions of its
+    window (everywhere in a sequence's earliest window), so every item except a sequence's first
+    is a target exactly once, with >= max_len - stride items of context where the history has them.
+    stride 0 = max_len: disjoint windows. Returns (user, inputs, targets); masked targets are PAD.
     """
+    stride = min(stride or max_len, max_len)
     ptr = split.train_ptr
     starts, ends = ptr[:-1], ptr[1:]
-    n_win = np.maximum(0, np.ceil((ends - starts - 1) / max_len)).astype(np.int64)
+    n_targets = np.maximum(ends - starts - 1, 0)
+    n_win = np.where(n_targets > 0, 1 + np.ceil(np.maximum(n_targets - max_len, 0) / stride), 0).astype(np.int64)
     user = np.repeat(np.arange(len(starts)), n_win)
     k = np.arange(n_win.sum()) - np.repeat(np.cumsum(n_win) - n_win, n_win)
-    win_end = ends[user] - k * max_len
+    win_end = ends[user] - k * stride
     items = split.train_items
     inputs = windows(items, starts[user], win_end - 1, max_len)
     targets = windows(items, starts[user] + 1, win_end, max_len)
-    return user, inputs, targets
+    earliest = k == n_win[user] - 1
+    duplicate = (np.arange(max_len)[None, :] < max_len - stride) & ~earliest[:, None]
+    return user, inputs, np.where(duplicate, PAD, targets).astype(np.int32)

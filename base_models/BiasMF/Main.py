@@ -28,8 +28,9 @@ EPOCHS = 300
 PATIENCE = 20           # epochs without a better validation score before stopping
 EVAL_EVERY = 1
 BATCH_SIZE = 2048
-LR = 5e-3
-REG = 1e-4              # L2 on the batch's user and item vectors
+LR = 2e-3
+REG = 1e-5              # L2 on the batch's user and item vectors
+NEG_RETRIES = 3         # longtail: redraw negatives the user trained on, up to this many rounds
 FRACTION = 1.0          # < 1: evaluate on a random part of the rows (smoke runs)
 DEVICE = "auto"
 SAVE_TOPK = ""          # path: write the top-50 lists of every test row (JSON lines)
@@ -51,6 +52,7 @@ if SETTING == "coldstart":  # (prefix -> next item) samples of training users
 else:                       # (user, item) training interactions
     u, i = split.train_pairs
     train_users, train_pos = torch.as_tensor(u, dtype=torch.long), torch.as_tensor(i, dtype=torch.long)
+    seen = torch.unique(train_users * ds.n_items + train_pos)  # sorted keys of training pairs
     train_inputs = torch.full((len(u), 1), ds.n_items, dtype=torch.long)  # empty histories: users have their own vectors
 
 # ---- model
@@ -60,10 +62,22 @@ optimizer = torch.optim.Adam(model.parameters(), lr=LR)
 log = wandb_run(WANDB, "pte-rec", config)
 
 
+def negatives(users: torch.Tensor) -> torch.Tensor:
+    """Uniform items; in longtail redrawn (a few rounds) where the user trained on them."""
+    neg = torch.randint(ds.n_items, users.shape)
+    for _ in range(NEG_RETRIES if SETTING == "longtail" else 0):
+        keys = users * ds.n_items + neg
+        hit = seen[torch.searchsorted(seen, keys).clamp(max=len(seen) - 1)] == keys
+        if not hit.any():
+            break
+        neg[hit] = torch.randint(ds.n_items, (int(hit.sum()),))
+    return neg
+
+
 def train_epoch(epoch: int) -> float:
     total, steps = 0.0, 0
     for idx in batches(len(train_pos), BATCH_SIZE):
-        neg = torch.randint(ds.n_items, (len(idx),))  # uniform negatives; a rare hit on a positive is noise
+        neg = negatives(train_users[idx])
         loss = model.bpr_loss(train_users[idx].to(device), train_inputs[idx].to(device),
                               train_pos[idx].to(device), neg.to(device), REG)
         optimizer.zero_grad()

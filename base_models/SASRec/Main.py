@@ -28,7 +28,9 @@ DIM = 64
 LAYERS = 2
 HEADS = 2
 DROPOUT = 0.2
+INNER = 0               # feed-forward width (0: DIM, the original's point-wise layer; RecBole uses 4 x DIM)
 MAX_LEN = 0             # 0: the setting's (coldstart 10, longtail 200)
+STRIDE = 0              # longtail training windows end every STRIDE items (0: MAX_LEN, disjoint); see pte.batch
 LOSS = "ce"             # ce (softmax over all items) | bce (one sampled negative)
 EPOCHS = 200
 PATIENCE = 10
@@ -57,13 +59,13 @@ if SETTING == "coldstart":
     train_inputs = as_tensor(split.train_samples.inputs, ds.n_items)
     train_targets = torch.as_tensor(split.train_samples.targets, dtype=torch.long)
 else:
-    users, inputs, targets = causal_windows(split, max_len)
+    users, inputs, targets = causal_windows(split, max_len, STRIDE)
     train_users = torch.as_tensor(users, dtype=torch.long)
     train_inputs, train_targets = as_tensor(inputs, ds.n_items), as_tensor(targets, ds.n_items)
 
 # ---- model
 rep = reps.build(METHOD, reps.RepContext(ds, split, DIM, device, {"item_emb": ITEM_EMB, "user_emb": USER_EMB}))
-model = SASRec(rep, ds.n_items, max_len, LAYERS, HEADS, DROPOUT).to(device)
+model = SASRec(rep, ds.n_items, max_len, LAYERS, HEADS, DROPOUT, INNER).to(device)
 optimizer = torch.optim.Adam(model.parameters(), lr=LR, weight_decay=WEIGHT_DECAY)
 log = wandb_run(WANDB, "pte-rec", config)
 

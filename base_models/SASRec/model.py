@@ -18,12 +18,12 @@ from pte.reps import Batch, Representation
 
 
 class Block(nn.Module):
-    def __init__(self, dim: int, heads: int, dropout: float):
+    def __init__(self, dim: int, heads: int, dropout: float, inner: int):
         super().__init__()
         self.heads, self.dropout = heads, dropout
         self.norm1, self.norm2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
         self.qkv, self.out = nn.Linear(dim, 3 * dim), nn.Linear(dim, dim)
-        self.ffn = nn.Sequential(nn.Linear(dim, dim), nn.GELU(), nn.Dropout(dropout), nn.Linear(dim, dim))
+        self.ffn = nn.Sequential(nn.Linear(dim, inner), nn.GELU(), nn.Dropout(dropout), nn.Linear(inner, dim))
         self.drop = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -35,12 +35,13 @@ class Block(nn.Module):
 
 
 class SASRec(nn.Module):
-    def __init__(self, rep: Representation, n_items: int, max_len: int, layers: int, heads: int, dropout: float):
+    def __init__(self, rep: Representation, n_items: int, max_len: int, layers: int, heads: int, dropout: float,
+                 inner: int = 0):
         super().__init__()
         self.rep, self.n_items, self.max_len = rep, n_items, max_len
         d = rep.dim
         self.pos = nn.Embedding(max_len, d)
-        self.blocks = nn.ModuleList(Block(d, heads, dropout) for _ in range(layers))
+        self.blocks = nn.ModuleList(Block(d, heads, dropout, inner or d) for _ in range(layers))
         self.norm = nn.LayerNorm(d)
         self.drop = nn.Dropout(dropout)
 
