@@ -1,0 +1,59 @@
+"""User profiles from the knowledge-distillation adapter (a) -> user_profile_kd.{jsonl,npy}.
+
+    cd llm/lora && python inference_base.py
+    python llm/lora/inference_base.py --setting coldstart
+    python llm/lora/inference_base.py --backend vllm --batch_size 1024         # GPUs, millions of users
+    accelerate launch llm/lora/inference_base.py                               # one shard per process
+
+Prompt: the user's most recent training items (longtail: all but the last two; coldstart:
+training users only). Writes outputs/<data>/<setting>/profiles/user_profile_kd.jsonl and
+embeddings/user_profile_kd.npy (+ .json sidecar). Resumable: re-run after a kill.
+"""
+from pte.config import apply_overrides
+from pte.data import load_dataset
+from pte.llm.data import TrainView, user_prompt_kd
+from pte.llm.generate import GenSettings
+from pte.llm.inference import BACKENDS, run_inference
+from pte.llm.model import BUNDLED
+from pte.llm.profiles import FALLBACKS, require_adapter
+from pte.llm.train import setup
+from pte.splits import load_split
+
+DATA = "ml-100k"
+SETTING = "longtail"
+MODEL = BUNDLED
+ADAPTER = "sft_base"        # a stage name under adapters/, a folder, or "none" (the base model)
+ENCODER = "minilm"          # any sentence-transformers path
+MAX_ITEMS = 10
+MAX_NEW_TOKENS = 64
+BATCH_SIZE = 32
+DO_SAMPLE = False
+NO_REPEAT_NGRAM = 3
+BACKEND = "hf"              # hf | vllm
+DTYPE = "auto"              # auto (bf16 GPU, fp32 CPU) | bfloat16 | float32
+LOAD_IN_4BIT = False
+COLD_USERS = "zeros"        # coldstart users without training items: zeros | text (attributes) | generate
+FALLBACK = ""               # failed generations: "" (error) | zeros | text; recorded in the sidecar
+FORCE = False               # discard earlier rows and regenerate
+SEED = 0
+THREADS = 1
+NAME = "user_profile_kd"
+config = apply_overrides(globals(), choices={"SETTING": ("longtail", "coldstart"), "BACKEND": BACKENDS,
+                                             "FALLBACK": FALLBACKS, "COLD_USERS": ("zeros", "text", "generate")})
+setup(SEED, THREADS)
+
+ds = load_dataset(DATA)
+view = TrainView(ds, load_split(ds, SETTING))
+adapter = require_adapter(DATA, SETTING, ADAPTER, "llm/lora/sft_base.py")
+has_items = set(view.train_users.tolist())
+cold = [u for u in range(ds.n_users) if u not in has_items]
+users = sorted(has_items | (set(cold) if COLD_USERS == "generate" else set()))
+prompts = {u: user_prompt_kd(view, u, MAX_ITEMS)[0] for u in users}
+skipped = {} if COLD_USERS == "generate" else {u: "no training interactions (cold user)" for u in cold}
+
+run_inference(ds=ds, data=DATA, setting=SETTING, kind="user", name=NAME, prompts=prompts, model_name=MODEL,
+              adapter=adapter, settings=GenSettings(MAX_NEW_TOKENS, BATCH_SIZE, DO_SAMPLE, no_repeat_ngram=NO_REPEAT_NGRAM,
+                                                    seed=SEED),
+              encoder=ENCODER, fallback=FALLBACK, skipped=skipped,
+              skipped_fill="text" if COLD_USERS == "text" else "zeros", force=FORCE, backend=BACKEND,
+              load_in_4bit=LOAD_IN_4BIT, dtype=DTYPE, prompt_options={"max_items": MAX_ITEMS})

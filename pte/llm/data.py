@@ -1,0 +1,322 @@
+"""Training examples and inference prompts of the Profile stage, from training interactions only.
+
+The leakage rule lives here: every item a prompt shows is attributed to a user who has
+it in the setting's *training* interactions (``split.train_sequence``), and each
+example records those (user, item) pairs as ``provenance`` so tests can prove it. In
+longtail, training = all but a user's last two items; in coldstart, only training users
+have any, so validation/test users never appear (not as subjects, neighbours or choosers).
+Held-out items for (b) and GRPO are taken from the user's training sequence, never from
+validation/test targets.
+"""
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Iterable
+
+import numpy as np
+
+from pte.data import Dataset
+from pte.llm import prompts as P
+from pte.splits import Split
+
+MAX_ITEMS = 10          # most recent training items shown per user
+N_NEIGHBOURS = 2        # collaborative neighbours in (b)/(c)/mask prompts
+NEIGHBOUR_ITEMS = 5     # items shown per neighbour
+N_CHOOSERS = 4          # users listed in an item prompt
+N_SIMILAR = 2           # similar items (with profiles) in an item prompt
+NOTE_WORDS = 12         # words kept of a profile field used as a note in another prompt
+ID_LIKE = ("zip_code", "zip", "id", "raw")  # attributes that are identifiers, not descriptions
+
+
+# ----------------------------------------------------------------- descriptions
+
+def domain_noun(ds: Dataset) -> str:
+    if ds.meta.get("domain"):
+        return str(ds.meta["domain"])
+    return "movie" if ds.name.lower().startswith("ml-") else "item"
+
+
+def user_desc(ds: Dataset, u: int) -> str:
+    """'24-year-old male technician' for MovieLens-like attributes; 'key value' pairs otherwise."""
+    a = {k: v for k, v in ds.users[u].items() if v not in (None, "") and k not in ID_LIKE}
+    if {"age", "gender"} <= a.keys():
+        g = {"M": "male", "F": "female"}.get(str(a["gender"]).upper(), str(a["gender"]))
+        occ = f" {a['occupation']}" if a.get("occupation") and a["occupation"] != "none" else ""
+        return f"{a['age']}-year-old {g}{occ}"
+    if a:
+        return ", ".join(f"{k} {v}" for k, v in a.items())
+    return "a user"
+
+
+def item_categories(ds: Dataset, i: int) -> list[str]:
+    it = ds.items[i]
+    raw = it.get("genres") or it.get("categories") or ""
+    if isinstance(raw, list):
+        return [str(x).strip() for x in raw if str(x).strip()]
+    return [g.strip() for g in re.split(r"[,|]", str(raw)) if g.strip()]
+
+
+def top_categories(ds: Dataset, items: Iterable[int], n: int = 3) -> list[str]:
+    c = Counter(g for i in items for g in item_categories(ds, int(i)))
+    return [g for g, _ in c.most_common(n)]
+
+
+def note(profile: str | None, kind: str, words: int = NOTE_WORDS) -> str | None:
+    """The second field of a profile (interests / suited for), cut to a few words."""
+    if not profile:
+        return None
+    parts = P.split_profile(profile, kind)
+    text = parts[1] if parts else profile
+    w = text.split()
+    return " ".join(w[:words]).rstrip(".,;") + ("..." if len(w) > words else "")
+
+
+# ----------------------------------------------------------------- the training view
+
+class TrainView:
+    """Training interactions of one setting, with user/item neighbours by cosine co-occurrence."""
+
+    def __init__(self, ds: Dataset, split: Split):
+        import scipy.sparse as sp
+        self.ds, self.split = ds, split
+        users, items = split.train_pairs
+        m = sp.csr_matrix((np.ones(len(items), np.float32), (users, items)), shape=(ds.n_users, ds.n_items))
+        m.sum_duplicates()
+        m.data[:] = 1.0  # a repeated interaction counts once
+        self.ui = m
+        self.iu = m.T.tocsr()
+
+    @cached_property
+    def train_users(self) -> np.ndarray:
+        """Users with at least one training interaction (coldstart: the training users)."""
+        return np.flatnonzero(np.diff(self.split.train_ptr) > 0)
+
+    @cached_property
+    def train_items(self) -> np.ndarray:
+        return np.flatnonzero(np.diff(self.iu.indptr) > 0)
+
+    def sequence(self, u: int) -> np.ndarray:
+        return self.split.train_sequence(u)
+
+    def choosers(self, i: int) -> np.ndarray:
+        """Users who chose item i in training interactions."""
+        return self.iu.indices[self.iu.indptr[i]:self.iu.indptr[i + 1]]
+
+    def neighbours(self, rows: np.ndarray, k: int, side: str = "user", among: np.ndarray | None = None,
+                   chunk: int = 256) -> dict[int, list[int]]:
+        """Top-k cosine neighbours (similarity > 0) of each row; ``among`` restricts the candidates."""
+        m = self.ui if side == "user" else self.iu
+        deg = np.asarray(m.sum(1)).ravel()
+        norm = 1.0 / np.sqrt(np.maximum(deg, 1.0))
+        allowed = None
+        if among is not None:
+            allowed = np.zeros(m.shape[0], bool)
+            allowed[np.asarray(among, dtype=np.int64)] = True
+        out = {}
+        rows = np.asarray(rows, dtype=np.int64)
+        for s in range(0, len(rows), chunk):
+            r = rows[s:s + chunk]
+            sims = (m[r] @ m.T).toarray() * norm[r, None] * norm[None, :]
+            sims[np.arange(len(r)), r] = 0.0
+            if allowed is not None:
+                sims[:, ~allowed] = 0.0
+            for q, row in zip(r, sims):
+                cand = np.flatnonzero(row > 0)
+                best = cand[np.lexsort((cand, -row[cand]))][:k]  # ties: lower id first
+                out[int(q)] = [int(x) for x in best]
+        return out
+
+
+# ----------------------------------------------------------------- examples
+
+@dataclass
+class Example:
+    """A prompt (and, for training, its answers) with the (user, item) pairs it shows."""
+    id: str
+    kind: str
+    subject: int
+    messages: list[dict]
+    provenance: list[tuple[int, int]]
+    prefill: str = ""
+    extra: dict | None = None
+
+    def to_row(self) -> dict:
+        return {"id": self.id, "kind": self.kind, "subject": int(self.subject), "messages": self.messages,
+                "prefill": self.prefill, "provenance": [[int(u), int(i)] for u, i in self.provenance],
+                **{k: (int(v) if isinstance(v, np.integer) else v) for k, v in (self.extra or {}).items()}}
+
+
+def short_title(ds: Dataset, i: int) -> str:
+    """Title (year) without categories: neighbours' items, where prompt tokens are the cost."""
+    it = ds.items[int(i)]
+    title = it.get("title") or f"item {ds.item_raw[int(i)]}"
+    return f"{title} ({it['year']})" if it.get("year") else title
+
+
+def _lines(ds: Dataset, items: Iterable[int]) -> list[str]:
+    return [ds.item_text(int(i)) for i in items]
+
+
+def user_prompt_kd(view: TrainView, u: int, max_items: int = MAX_ITEMS, exclude: Iterable[int] = (),
+                   item_bank: dict[int, str] | None = None) -> tuple[list[dict], list[tuple[int, int]]]:
+    """User prompt of (a) / inference_base: the last ``max_items`` training items (minus ``exclude``)."""
+    own = own_items(view, u, max_items, exclude)
+    notes = [note(item_bank.get(i), "item") for i in own] if item_bank else None
+    return P.user_kd(user_desc(view.ds, u), _lines(view.ds, own), notes), [(u, i) for i in own]
+
+
+def own_items(view: TrainView, u: int, max_items: int, exclude: Iterable[int] = ()) -> list[int]:
+    ex = set(int(x) for x in exclude)
+    seq = [int(i) for i in view.sequence(u) if int(i) not in ex]
+    return seq[-max_items:] if max_items > 0 else seq
+
+
+def user_prompt_collab(view: TrainView, u: int, neighbours: list[int], max_items: int = MAX_ITEMS,
+                       neighbour_items: int = NEIGHBOUR_ITEMS, exclude: Iterable[int] = (),
+                       item_bank: dict[int, str] | None = None) -> tuple[list[dict], list[tuple[int, int]]]:
+    """Turn-1 prompt of (b)/(c)/inference_base_mask: own items (minus held-out) + neighbours' items."""
+    own = own_items(view, u, max_items, exclude)
+    notes = [note(item_bank.get(i), "item") for i in own] if item_bank else None
+    prov = [(u, i) for i in own]
+    neigh = []
+    for v in neighbours:
+        its = own_items(view, v, neighbour_items)
+        prov += [(v, i) for i in its]
+        neigh.append((user_desc(view.ds, v), [short_title(view.ds, i) for i in its]))
+    return P.user_collab(user_desc(view.ds, u), _lines(view.ds, own), neigh, notes), prov
+
+
+def item_prompt(view: TrainView, i: int, similar: list[int], item_bank: dict[int, str],
+                n_choosers: int = N_CHOOSERS, user_bank: dict[int, str] | None = None,
+                seed: int = 0) -> tuple[list[dict], list[tuple[int, int]]]:
+    """Prompt of (d)/inference_base_item: the item, training users who chose it, similar items' profiles."""
+    ch = view.choosers(i)
+    if len(ch) > n_choosers:
+        ch = np.sort(np.random.default_rng([seed, i]).choice(ch, n_choosers, replace=False))
+    descs = []
+    for v in ch:
+        d = user_desc(view.ds, int(v))
+        n = note(user_bank.get(int(v)), "user") if user_bank else None
+        descs.append(f"{d} ({n})" if n else d)
+    # similar items by title + what their profile says they suit: full profiles would double the prompt
+    sim = [(short_title(view.ds, j), note(item_bank[j], "item")) for j in similar if j in item_bank]
+    return P.item_prompt(view.ds.item_text(i), descs, sim), [(int(v), int(i)) for v in ch]
+
+
+def kd_example(view: TrainView, u: int, target: str, max_items: int = MAX_ITEMS) -> Example:
+    msgs, prov = user_prompt_kd(view, u, max_items)
+    return Example(f"kd-{u}", "kd", u, msgs + [{"role": "assistant", "content": target}], prov)
+
+
+def mask_example(view: TrainView, u: int, user_bank: dict[int, str], neighbours: list[int],
+                 max_items: int = MAX_ITEMS, neighbour_items: int = NEIGHBOUR_ITEMS, seed: int = 0,
+                 item_bank: dict[int, str] | None = None) -> Example | None:
+    """(b): one training interaction held out; turn 1 = profiles, turn 2 = Yes/No on an item."""
+    seq = [int(i) for i in view.sequence(u)]
+    if len(seq) < 2 or u not in user_bank:
+        return None
+    rng = np.random.default_rng([seed, u])
+    held = seq[int(rng.integers(len(seq)))]
+    neighbours = [v for v in neighbours if v in user_bank]
+    msgs, prov = user_prompt_collab(view, u, neighbours, max_items, neighbour_items, exclude=[held],
+                                    item_bank=item_bank)
+    target = P.collab_target(user_bank[u], [user_bank[v] for v in neighbours])
+    if rng.random() < 0.5:
+        item, answer = held, P.YES
+    else:  # an item a neighbour chose in training that this user never chose in training
+        seen = set(seq)
+        pool = sorted({int(i) for v in neighbours for i in view.sequence(v)} - seen)
+        if not pool:
+            pool = sorted(set(view.train_items.tolist()) - seen)
+        item, answer = int(rng.choice(pool)), P.NO
+    msgs = msgs + [{"role": "assistant", "content": target},
+                   {"role": "user", "content": P.yes_no_question(view.ds.item_text(item))},
+                   {"role": "assistant", "content": answer}]
+    return Example(f"mask-{u}", "mask", u, msgs, prov,
+                   extra={"heldout": [held], "question_item": item, "answer": answer})
+
+
+def item_example(view: TrainView, i: int, item_bank: dict[int, str], similar: list[int],
+                 n_choosers: int = N_CHOOSERS, user_bank: dict[int, str] | None = None, seed: int = 0) -> Example:
+    msgs, prov = item_prompt(view, i, similar, item_bank, n_choosers, user_bank, seed)
+    return Example(f"item-{i}", "item", i, msgs + [{"role": "assistant", "content": item_bank[i]}], prov)
+
+
+def grpo_example(view: TrainView, u: int, neighbours: list[int], k_holdout: int, n_negatives: int,
+                 max_items: int = MAX_ITEMS, neighbour_items: int = NEIGHBOUR_ITEMS, seed: int = 0,
+                 item_bank: dict[int, str] | None = None) -> Example | None:
+    """(c): the last ``k_holdout`` training items are hidden; the reward ranks them among negatives.
+
+    Negatives are items the user has no *training* interaction with (validation/test
+    targets are never consulted, not even to exclude them).
+    """
+    seq = [int(i) for i in view.sequence(u)]
+    if len(seq) <= k_holdout:
+        return None
+    held = sorted(set(seq[-k_holdout:]))
+    visible = [i for i in seq[:-k_holdout] if i not in held]
+    if not visible:
+        return None
+    rng = np.random.default_rng([seed, u])
+    seen = set(seq)
+    if view.ds.n_items - len(seen) < n_negatives:
+        raise ValueError(f"user {u}: fewer than {n_negatives} items left to sample as negatives")
+    negs: list[int] = []
+    while len(negs) < n_negatives:
+        cand = rng.integers(0, view.ds.n_items, size=2 * n_negatives)
+        negs += [int(c) for c in cand if int(c) not in seen and int(c) not in negs][:n_negatives - len(negs)]
+    # Neighbours' lists keep their own training items, held-out ones included: that is the
+    # collaborative signal a good profile should pick up.
+    msgs, prov = user_prompt_collab(view, u, neighbours, max_items, neighbour_items, exclude=held,
+                                    item_bank=item_bank)
+    return Example(f"grpo-{u}", "grpo", u, msgs, prov, prefill=P.USER_PREFILL,
+                   extra={"heldout": held, "candidates": held + negs})
+
+
+# ----------------------------------------------------------------- rendering and tokenising
+
+def render(tokenizer, messages: list[dict], prefill: str = "") -> str:
+    """The generation prompt text: chat template + assistant header + the profile's opening words."""
+    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True) + prefill
+
+
+def tokenize_chat(tokenizer, messages: list[dict], max_length: int | None = None) -> dict:
+    """input_ids and labels for a chat, with loss on assistant turns only (all of them).
+
+    Assistant spans are found by rendering message prefixes, which works for any chat
+    template whose rendering of a prefix is a prefix of the whole (ChatML, Llama-2, ...).
+    """
+    full = tokenizer.apply_chat_template(messages, tokenize=False)
+    spans = []
+    for k, m in enumerate(messages):
+        if m["role"] != "assistant":
+            continue
+        start = tokenizer.apply_chat_template(messages[:k], tokenize=False, add_generation_prompt=True)
+        end = tokenizer.apply_chat_template(messages[:k + 1], tokenize=False)
+        if not full.startswith(end) or not end.startswith(start):
+            raise ValueError("the chat template does not render prefixes as prefixes; cannot mask prompts")
+        spans.append((len(start), len(end)))
+    enc = tokenizer(full, add_special_tokens=False, return_offsets_mapping=True)
+    ids = enc["input_ids"]
+    labels = [t if any(a <= s < b for a, b in spans) else -100 for t, (s, _) in zip(ids, enc["offset_mapping"])]
+    if max_length:
+        ids, labels = ids[:max_length], labels[:max_length]
+    return {"input_ids": ids, "labels": labels}
+
+
+def load_bank(path, kind: str | None = None) -> dict[int, str]:
+    """id -> profile text of the valid rows of a profile/teacher JSONL file."""
+    from pte.io import read_jsonl
+    rows = read_jsonl(path)
+    return {int(r["id"]): r["text"] for r in rows if r.get("valid", True) and r.get("text")}
+
+
+def sample_ids(ids: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """A seeded subset of ``n`` ids (all when n <= 0 or n >= len), sorted."""
+    ids = np.asarray(ids)
+    if n <= 0 or n >= len(ids):
+        return np.sort(ids)
+    return np.sort(np.random.default_rng(seed).choice(ids, n, replace=False))

@@ -1,0 +1,375 @@
+"""Batched, resumable generation of profiles.
+
+Batching: prompts are sorted by token length so each batch pads little, left-padded,
+prefilled once, then decoded with a KV cache; a row that finishes (end of turn, or a
+newline when only the first line is wanted) leaves the batch and the cache, so long
+answers do not keep finished ones computing. Measured with bench/bench_llm.py on 2
+shared CPU cores (batch 32, ~270-token prompts): decoding 6.8x (fp32) / 10.6x (bf16) the
+single-sequence rate, 3.4x / 5.5x end to end, where the prompt pass dominates.
+
+Resuming: each finished row is appended (and fsynced) to ``<name>.partial.jsonl`` as
+soon as its batch ends; a restarted run skips ids already there, so a kill loses at
+most the batch in flight and no profile is written twice. Rows record a signature
+(model, adapter, settings, prompt version): rows made under another configuration are
+refused rather than mixed in.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Callable, Iterable
+
+import pte.llm  # noqa: F401  (offline environment defaults)
+from pte.io import append_jsonl, read_jsonl
+
+
+@dataclass
+class GenSettings:
+    max_new_tokens: int = 64
+    batch_size: int = 32
+    do_sample: bool = False           # greedy by default: profiles are reproducible
+    temperature: float = 0.7          # when sampling (and for the one retry of an invalid row)
+    top_p: float = 0.9
+    no_repeat_ngram: int = 3          # a 135M model loops without it ("Crime, Crime, Crime...")
+    repetition_penalty: float = 1.0   # on generated tokens only
+    stop_at_newline: bool = True      # profiles are one line; (b)'s answer lists neighbours after it
+    seed: int = 0
+    shape: str = ""                   # "user"/"item": hold rows to the two-field shape (the retry uses it)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        if not d["shape"]:
+            d.pop("shape")  # not a setting of first attempts: keeps their signature stable
+        return d
+
+
+@dataclass
+class Job:
+    """One profile to write: an internal id, its prompt text (template + prefill), and its prefill."""
+    id: int
+    prompt: str
+    prefill: str = ""
+    messages: list = field(default_factory=list)
+    raw: str = ""
+    meta: dict = field(default_factory=dict)
+
+
+class GenerationError(RuntimeError):
+    """Generation produced something unusable (names the ids and the way out)."""
+
+
+# ----------------------------------------------------------------- the batched decoder
+
+def _device(model):
+    return next(model.parameters()).device
+
+
+def _forward_kwarg(model) -> str:
+    """transformers 5 renamed ``past_key_values`` to ``cache``; support both."""
+    import inspect
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return "cache" if "cache" in inspect.signature(base.forward).parameters else "past_key_values"
+
+
+def _cache_of(out):
+    cache = getattr(out, "cache", None)  # transformers >= 5.2x; older: past_key_values
+    return cache if cache is not None else out.past_key_values
+
+
+def newline_token_ids(tokenizer) -> list[int]:
+    """Every token whose text contains a newline (byte-level BPE has several: 'Ċ', 'ĊĊ', '.Ċ'...)."""
+    cached = getattr(tokenizer, "_pte_newline_ids", None)
+    if cached is not None:
+        return cached
+    ids = [i for tok, i in tokenizer.get_vocab().items()
+           if "\n" in tokenizer.convert_tokens_to_string([tok])]
+    tokenizer._pte_newline_ids = sorted(ids)
+    return tokenizer._pte_newline_ids
+
+
+def _ids_containing(tokenizer, chars: str, attr: str) -> set[int]:
+    cached = getattr(tokenizer, attr, None)
+    if cached is None:
+        cached = {i for tok, i in tokenizer.get_vocab().items()
+                  if any(c in tokenizer.convert_tokens_to_string([tok]) for c in chars)}
+        setattr(tokenizer, attr, cached)
+    return cached
+
+
+class ShapeGuide:
+    """Holds rows to the profile's two-field shape while decoding.
+
+    While a row writes the first field, its first clause end (';', '.', a newline, end of
+    turn), or half the token budget, is replaced by '; <second field>:' (fed token by
+    token); the second field then ends at its own ';', a newline or end of turn. The model
+    still chooses every word; only the separators are fixed.
+    """
+
+    def __init__(self, tokenizer, kind: str, n_rows: int, budget: int, stop: set[int]):
+        from pte.llm.prompts import fields_of
+        self.forced = tokenizer.encode(f"; {fields_of(kind)[1]}:", add_special_tokens=False)
+        self.clause_end = _ids_containing(tokenizer, ";.\n", "_pte_clause_end_ids") | stop
+        self.second_end = _ids_containing(tokenizer, ";\n", "_pte_semicolon_ids") | stop
+        self.phase, self.queue = [1] * n_rows, [[] for _ in range(n_rows)]
+        self.field_len = [0] * n_rows  # content tokens written in the current field
+        self.budget = max(1, budget // 2 - len(self.forced))
+        self._start_banned = sorted(self.clause_end)  # a field cannot open with '.', ';', '...' or an end
+
+    def mask(self, logits, rows: list[int]) -> None:
+        """A field must not be empty (nor open with the template's '...'): no clause end before content."""
+        for k, r in enumerate(rows):
+            if not self.queue[r] and self.field_len[r] == 0:
+                logits[k, self._start_banned] = float("-inf")
+
+    def apply(self, rows: list[int], toks: list[int], gens: list[list[int]]) -> tuple[list[int], list[bool]]:
+        out, ends = [], []
+        for r, t in zip(rows, toks):
+            end = False
+            if self.queue[r]:
+                t = self.queue[r].pop(0)
+            elif self.phase[r] == 1 and (t in self.clause_end or len(gens[r]) >= self.budget):
+                self.phase[r], self.field_len[r] = 2, 0
+                t, *self.queue[r] = self.forced
+            elif self.phase[r] == 2 and t in self.second_end:
+                end = True
+            else:
+                self.field_len[r] += 1
+            out.append(t)
+            ends.append(end)
+        return out, ends
+
+
+def stop_token_ids(tokenizer, model=None, newline: bool = False) -> list[int]:
+    ids = set()
+    for src in (tokenizer.eos_token_id, getattr(getattr(model, "generation_config", None), "eos_token_id", None)):
+        if src is None:
+            continue
+        ids.update([src] if isinstance(src, int) else src)
+    for t in ("<|im_end|>", "<|eot_id|>", "<|endoftext|>"):
+        tid = tokenizer.convert_tokens_to_ids(t)
+        if isinstance(tid, int) and tid != tokenizer.unk_token_id and tid is not None and tid >= 0:
+            ids.add(tid)
+    if newline:
+        ids.update(newline_token_ids(tokenizer))
+    return sorted(ids)
+
+
+def _banned_ngrams(gen: list[int], n: int) -> set[int]:
+    """Tokens that would repeat an n-gram already in ``gen``."""
+    if n <= 0 or len(gen) < n:
+        return set()
+    prefix = tuple(gen[-(n - 1):]) if n > 1 else ()
+    return {gen[k + n - 1] for k in range(len(gen) - n + 1) if tuple(gen[k:k + n - 1]) == prefix}
+
+
+def _pick(logits, gens: list[list[int]], s: GenSettings, sample: bool, rng):
+    import torch
+    logits = logits.float()
+    if s.repetition_penalty != 1.0:
+        for r, g in enumerate(gens):
+            if g:
+                idx = torch.tensor(sorted(set(g)), device=logits.device)
+                v = logits[r, idx]
+                logits[r, idx] = torch.where(v < 0, v * s.repetition_penalty, v / s.repetition_penalty)
+    if s.no_repeat_ngram > 0:
+        for r, g in enumerate(gens):
+            banned = _banned_ngrams(g, s.no_repeat_ngram)
+            if banned:
+                logits[r, list(banned)] = float("-inf")
+    if not sample:
+        return logits.argmax(-1)
+    probs = torch.softmax(logits / max(s.temperature, 1e-5), -1)
+    if s.top_p < 1.0:
+        sp, si = probs.sort(-1, descending=True)
+        keep = sp.cumsum(-1) - sp < s.top_p
+        sp = sp * keep
+        probs = torch.zeros_like(probs).scatter_(-1, si, sp)
+    return torch.multinomial(probs / probs.sum(-1, keepdim=True), 1, generator=rng).squeeze(1)
+
+
+def generate_batch(model, tokenizer, prompts: list[str], s: GenSettings, sample: bool | None = None,
+                   stop_ids: Iterable[int] | None = None) -> list[tuple[str, int]]:
+    """(generated text, number of new tokens) per prompt, one batch, KV-cached, rows leaving when done."""
+    import torch
+    sample = s.do_sample if sample is None else sample
+    dev = _device(model)
+    stop = torch.tensor(sorted(stop_ids if stop_ids is not None
+                               else stop_token_ids(tokenizer, model, s.stop_at_newline)), device=dev)
+    side, tokenizer.padding_side = tokenizer.padding_side, "left"  # decoder-only: pad on the left
+    enc = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+    tokenizer.padding_side = side
+    ids, mask = enc["input_ids"].to(dev), enc["attention_mask"].to(dev)
+    pos = (mask.long().cumsum(-1) - 1).clamp(min=0)
+    kw = _forward_kwarg(model)
+    rng = torch.Generator(device=dev).manual_seed(s.seed)
+    gens: list[list[int]] = [[] for _ in prompts]
+    active = torch.arange(len(prompts), device=dev)
+    guide = ShapeGuide(tokenizer, s.shape, len(prompts), s.max_new_tokens, set(stop.tolist())) if s.shape else None
+    with torch.inference_mode():
+        out = model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True, logits_to_keep=1)
+        cache = _cache_of(out)
+        next_pos = pos[:, -1] + 1
+        logits = out.logits[:, -1, :]
+        for step in range(s.max_new_tokens):
+            rows = active.tolist()
+            if guide is not None:
+                logits = logits.float()
+                guide.mask(logits, rows)
+            tok = _pick(logits, [gens[r] for r in rows], s, sample, rng)
+            if guide is not None:
+                toks, ends = guide.apply(rows, tok.tolist(), gens)
+                tok = torch.tensor(toks, device=dev)
+                done = torch.tensor(ends, device=dev)
+            else:
+                done = torch.isin(tok, stop)
+            for r, t in zip(rows, tok.tolist()):
+                gens[r].append(t)
+            if step == s.max_new_tokens - 1 or bool(done.all()):
+                break
+            if bool(done.any()):
+                keep = torch.nonzero(~done).squeeze(1)
+                cache.batch_select_indices(keep)
+                mask, active, tok, next_pos = mask[keep], active[keep], tok[keep], next_pos[keep]
+            mask = torch.cat([mask, mask.new_ones(len(active), 1)], 1)
+            out = model(input_ids=tok[:, None], attention_mask=mask, position_ids=next_pos[:, None],
+                        use_cache=True, **{kw: cache})
+            cache = _cache_of(out)
+            logits = out.logits[:, -1, :]
+            next_pos = next_pos + 1
+    stop_set = set(stop.tolist()) | (guide.second_end if guide is not None else set())
+    results = []
+    for g in gens:
+        n = len(g)
+        while g and g[-1] in stop_set:
+            g = g[:-1]
+        results.append((tokenizer.decode(g, skip_special_tokens=True), n))
+    return results
+
+
+def clean(text: str, prefill: str, first_line: bool = True) -> str:
+    """The profile: prefill + generated text, first line only, whitespace tidied."""
+    text = prefill + text
+    if first_line:
+        text = text.strip().split("\n", 1)[0]
+    return " ".join(text.split())
+
+
+# ----------------------------------------------------------------- resumable runs
+
+def signature(**parts) -> str:
+    return hashlib.sha1(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def file_digest(path: str | Path | None) -> str:
+    """A short content hash of an adapter's weights (so a retrained adapter is a new configuration)."""
+    if not path:
+        return ""
+    p = Path(path)
+    files = sorted(p.glob("adapter_model.*")) if p.is_dir() else [p]
+    h = hashlib.sha1()
+    for f in files:
+        h.update(f.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def read_done(paths: Iterable[str | Path], sig: str) -> dict[int, dict]:
+    """Rows already generated under this signature, from the final file and the partial logs.
+
+    Rows of another signature mean the configuration changed: an error (re-run with
+    ``--force true`` to start over) rather than a silent mix of two configurations.
+    """
+    done: dict[int, dict] = {}
+    for p in paths:
+        p = Path(p)
+        if not p.exists():
+            continue
+        for r in read_jsonl(p):
+            if r.get("signature") != sig:
+                raise GenerationError(
+                    f"{p}: rows generated with another configuration (model, adapter, settings or prompts "
+                    f"changed). Re-run with --force true to start over, or restore the old configuration.")
+            i = int(r["id"])
+            if i not in done or (r.get("valid", True) and not done[i].get("valid", True)):
+                done[i] = r  # the first valid line wins (an invalid one may be followed by its regeneration)
+    return done
+
+
+def drop_torn_tail(path: Path) -> None:
+    """Cut a half-written last line (a kill during an append) so the next append starts clean."""
+    if not path.exists() or path.stat().st_size == 0:
+        return
+    with open(path, "rb+") as f:
+        data = f.read()
+        if data.endswith(b"\n"):
+            return
+        f.truncate(data.rfind(b"\n") + 1)
+
+
+Backend = Callable[[list[Job], GenSettings, bool], list[tuple[str, int]]]
+
+
+def hf_backend(model, tokenizer) -> Backend:
+    """The default decoder: this module's batched KV-cached loop over rendered prompts."""
+    def run(jobs: list[Job], s: GenSettings, sample: bool) -> list[tuple[str, int]]:
+        return generate_batch(model, tokenizer, [j.prompt for j in jobs], s, sample=sample)
+    return run
+
+
+def run_generation(jobs: list[Job], partial: str | Path, s: GenSettings, *, sig: str, backend: Backend,
+                   validate: Callable[[str], str | None], tokenizer=None,
+                   postprocess: Callable[[str, Job], str] | None = None, row_meta: dict | None = None,
+                   done_from: Iterable[str | Path] = (), desc: str = "profiles", progress: bool = True,
+                   retry: bool = True, shape: str = "", retry_invalid: bool = True) -> dict[int, dict]:
+    """Generate every job not yet in ``partial`` (or ``done_from``); return all rows by id.
+
+    ``validate(text)`` says why a text is unusable (None if fine); such rows get one
+    retry, sampled and (with ``shape``, "user"/"item") held to the profile's shape, then
+    are recorded with ``valid: false`` and the reason, so the caller fails naming them (or
+    applies an explicit fallback). With ``retry_invalid`` a re-run tries such rows again;
+    finished (valid) rows are never generated twice. ``backend`` is the
+    decoder: :func:`hf_backend` by default, vLLM or an OpenAI-compatible server otherwise.
+    """
+    from tqdm.auto import tqdm
+    partial = Path(partial)
+    drop_torn_tail(partial)
+    done = read_done([partial, *done_from], sig)
+    post = postprocess or (lambda text, job: clean(text, job.prefill, s.stop_at_newline))
+    todo = [j for j in jobs if j.id not in done or (retry_invalid and not done[j.id].get("valid", True))]
+    if tokenizer is not None:
+        lengths = {j.id: len(tokenizer(j.prompt, add_special_tokens=False)["input_ids"]) for j in todo}
+    else:
+        lengths = {j.id: len(j.prompt) for j in todo}
+    # similar lengths together (longest first fails fast on memory); rows that failed before go last, in
+    # batches of their own that start at the retry (their first attempt would only fail again)
+    redo = {j.id for j in todo if j.id in done}
+    todo.sort(key=lambda j: (j.id in redo, -lengths[j.id], j.id))
+    fresh, rest = todo[:len(todo) - len(redo)], todo[len(todo) - len(redo):]
+    batches = [part[b:b + s.batch_size] for part in (fresh, rest) for b in range(0, len(part), s.batch_size)]
+    bar = tqdm(total=len(jobs), initial=len(jobs) - len(todo), desc=desc, dynamic_ncols=True, disable=not progress)
+    n_tokens, t0 = 0, time.perf_counter()
+    for b, batch in enumerate(batches):
+        again = batch[0].id in redo
+        outs = [("", 0)] * len(batch) if again else backend(batch, s, s.do_sample)
+        texts = [post(t, j) for (t, _), j in zip(outs, batch)]
+        counts = [n for _, n in outs]
+        errors = ["failed before" if again else validate(t) for t in texts]
+        bad = [k for k, e in enumerate(errors) if e]
+        if bad and retry:  # one retry, sampled (greedy would repeat the failure) and held to the shape
+            outs2 = backend([batch[k] for k in bad], replace(s, seed=s.seed + 1 + b, shape=shape), True)
+            for k, (t, n) in zip(bad, outs2):
+                t = post(t, batch[k])
+                counts[k] += n
+                texts[k], errors[k] = t, validate(t)
+        for j, t, e, n in zip(batch, texts, errors, counts):
+            row = {"id": j.id, "raw": j.raw, "text": t, "valid": e is None, "error": e, "new_tokens": n,
+                   **(row_meta or {}), **j.meta, "signature": sig}
+            append_jsonl(partial, row)
+            done[j.id] = row
+        n_tokens += sum(counts)
+        bar.update(len(batch))
+        bar.set_postfix(tok_s=f"{n_tokens / max(time.perf_counter() - t0, 1e-9):.0f}")
+    bar.close()
+    return done

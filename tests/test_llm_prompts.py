@@ -1,0 +1,141 @@
+"""Profile-stage prompts: no validation/test target leaks into any prompt; shapes; masking."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pte.llm import data as D
+from pte.llm import prompts as P
+from pte.llm.teacher import item_job, user_job
+
+N_SAMPLE = 120  # users/items per prompt type and setting (all of them would take ~1 min)
+
+
+def _text(messages: list[dict], upto: int | None = None) -> str:
+    return "\n".join(m["content"] for m in messages[:upto] if m["role"] != "assistant")
+
+
+def _targets(split) -> dict[int, set[int]]:
+    """user -> their validation and test target items."""
+    out: dict[int, set[int]] = {}
+    for part in (split.valid, split.test):
+        for u, t in zip(part.users.tolist(), part.targets.tolist()):
+            out.setdefault(int(u), set()).add(int(t))
+    return out
+
+
+def _check(ds, split, subject: int | None, text: str, prov, targets, train_pairs, eval_users, kind):
+    """The leakage rules, on the rendered text and on the recorded (user, item) provenance."""
+    for u, i in prov:
+        assert (u, i) in train_pairs, f"{kind}: ({u}, {i}) shown but is not a training interaction"
+        assert u not in eval_users, f"{kind}: coldstart validation/test user {u} appears in a prompt"
+    if subject is None:
+        return
+    own = {i for u, i in prov if u == subject}
+    for t in targets.get(subject, ()):
+        if t in set(split.train_sequence(subject).tolist()):
+            continue  # consumed again later: a training item in its own right
+        assert t not in own, f"{kind}: target {t} of user {subject} shown as the user's own item"
+        # the target's text may appear only as another user's training item (a neighbour's)
+        mentions = text.count(D.short_title(ds, t))  # own items show it too, inside their full text
+        by_others = sum(1 for u, i in prov if i == t and u != subject)
+        assert mentions <= by_others, f"{kind}: text of target {t} of user {subject} appears unattributed"
+
+
+@pytest.mark.parametrize("setting", ["longtail", "coldstart"])
+def test_no_validation_or_test_target_in_any_prompt(ml100k, splits, setting):
+    ds, split = ml100k, splits[setting]
+    view = D.TrainView(ds, split)
+    targets = _targets(split)
+    train_pairs = set(zip(*[a.tolist() for a in split.train_pairs]))
+    eval_users = set(split.valid.users.tolist()) | set(split.test.users.tolist()) if setting == "coldstart" else set()
+    if setting == "coldstart":
+        assert not eval_users & set(view.train_users.tolist())
+    rng = np.random.default_rng(0)
+    users = sorted(rng.choice(view.train_users, N_SAMPLE, replace=False).tolist())
+    items = sorted(rng.choice(ds.n_items, N_SAMPLE, replace=False).tolist())
+    bank_u = {u: "User identity: someone; User interests: films." for u in users}
+    bank_i = {i: "Item summary: a film; Suited for: people." for i in items}
+    neigh = view.neighbours(users, 2, "user", among=view.train_users)
+    neigh_bank = view.neighbours(users, 2, "user", among=users)
+    sim = view.neighbours(items, 2, "item", among=items)
+
+    for u in users:
+        msgs, prov = D.user_prompt_kd(view, u)
+        _check(ds, split, u, _text(msgs), prov, targets, train_pairs, eval_users, "inference_base")
+        msgs, prov = D.user_prompt_collab(view, u, neigh[u])
+        _check(ds, split, u, _text(msgs), prov, targets, train_pairs, eval_users, "inference_base_mask")
+        e = D.kd_example(view, u, bank_u[u])
+        _check(ds, split, u, _text(e.messages), e.provenance, targets, train_pairs, eval_users, "sft_base")
+        e = D.mask_example(view, u, bank_u, neigh_bank[u], seed=1)
+        _check(ds, split, u, _text(e.messages, 2), e.provenance, targets, train_pairs, eval_users, "sft_base_mask")
+        held = e.extra["heldout"][0]
+        assert held in split.train_sequence(u) and (u, held) not in e.provenance  # masked from turn 1
+        q, seq = e.extra["question_item"], set(split.train_sequence(u).tolist())
+        if e.extra["answer"] == P.YES:
+            assert q == held  # turn 2 asks about the masked training item
+        else:  # an item others chose in training, chosen without looking at this user's targets
+            assert q not in seq and any((v, q) in train_pairs for v in neigh_bank[u] or view.train_users)
+        g = D.grpo_example(view, u, neigh[u], 3, 20, seed=1)
+        if g is not None:
+            _check(ds, split, u, _text(g.messages), g.provenance, targets, train_pairs, eval_users, "grpo")
+            seq = set(split.train_sequence(u).tolist())
+            assert set(g.extra["heldout"]) <= seq and not {(u, h) for h in g.extra["heldout"]} & set(g.provenance)
+            assert not set(g.extra["candidates"][len(g.extra["heldout"]):]) & seq
+        j = user_job(view, u, None, "hf", 10)
+        tj = j.messages[1]["content"]
+        own_items = D.own_items(view, u, 10)
+        _check(ds, split, u, tj, [(u, i) for i in own_items], targets, train_pairs, eval_users, "teacher user")
+
+    for i in items:
+        msgs, prov = D.item_prompt(view, i, sim[i], bank_i)
+        _check(ds, split, None, _text(msgs), prov, targets, train_pairs, eval_users, "inference_base_item")
+        for u, _ in prov:  # whoever is listed chose the item in training
+            assert i in split.train_sequence(u)
+        j = item_job(view, i, None, "hf", 4)
+        listed = [int(v) for v in view.choosers(i)[:4]]
+        _check(ds, split, None, j.messages[1]["content"], [(v, i) for v in listed], targets, train_pairs,
+               eval_users, "teacher item")
+
+
+def test_coldstart_cold_users_have_no_prompt_material(ml100k, splits):
+    split = splits["coldstart"]
+    view = D.TrainView(ml100k, split)
+    cold = sorted(set(split.test.users.tolist()))[:5]
+    for u in cold:
+        msgs, prov = D.user_prompt_kd(view, u)
+        assert prov == [] and P.NO_ITEMS in msgs[1]["content"]
+        assert view.neighbours([u], 2)[u] == []
+        assert D.grpo_example(view, u, [], 3, 20) is None and D.mask_example(view, u, {u: "x"}, []) is None
+
+
+def test_profile_shape_checks():
+    good = "User identity: A 24-year-old male technician; User interests: Enjoys clever comedies and thrillers."
+    assert P.check_profile(good, "user") is None
+    assert P.check_profile("", "user") == "empty"
+    assert "shape" in P.check_profile("User identity: someone who likes films", "user")
+    assert P.check_profile("User identity: x; User interests: " + "crime " * 20, "user") == "repetitive"
+    assert P.check_profile("Item summary: Toy Story (1995); Suited for: families with young kids.", "item") is None
+    assert P.format_score(good, "user") == 1.0 > P.format_score("User identity: a", "user")
+    assert P.split_profile(good, "user")[1].startswith("Enjoys")
+
+
+def test_tokenize_chat_labels_only_the_answers(ml100k, splits):
+    """Loss masking: every labelled token lies in an assistant turn, and each turn is labelled whole."""
+    from pte.llm.model import load_tokenizer
+    tok = load_tokenizer()
+    view = D.TrainView(ml100k, splits["longtail"])
+    bank = {u: f"User identity: user {u}; User interests: films {u}." for u in range(40)}
+    e = D.mask_example(view, 3, bank, [5, 7], seed=0)
+    enc = D.tokenize_chat(tok, e.messages)
+    labelled = tok.decode([t for t, l in zip(enc["input_ids"], enc["labels"]) if l != -100])
+    answers = [m["content"] for m in e.messages if m["role"] == "assistant"]
+    for a in answers:
+        assert a in labelled
+    held_text = ml100k.item_text(e.extra["heldout"][0])
+    assert held_text not in labelled and "Similar users" not in labelled and "Will this user" not in labelled
+    # nothing but the answers and their end-of-turn markers is labelled
+    rest = labelled
+    for a in answers:
+        rest = rest.replace(a, "", 1)
+    assert set(rest.replace("<|im_end|>", "").split()) == set()
