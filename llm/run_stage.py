@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from pte.config import apply_overrides
+from pte.llm.data import LLM_SETTINGS
 from pte.llm.profiles import adapter_dir
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,7 +28,7 @@ SCRIPTS = {"teacher": "llm/teacher.py", "sft_base": "llm/lora/sft_base.py",
 DATA = "ml-100k"
 SETTING = "longtail"
 STAGES = ",".join(SCRIPTS)   # comma-separated subset, run in this order
-config = apply_overrides(globals(), choices={"SETTING": ("longtail", "coldstart")})
+config = apply_overrides(globals(), choices={"SETTING": LLM_SETTINGS})
 
 timings = {}
 for stage in STAGES.split(","):

@@ -14,13 +14,12 @@ import time
 from pte.config import apply_overrides
 from pte.data import load_dataset
 from pte.llm import prompts as P
-from pte.llm.data import TrainView, sample_ids
+from pte.llm.data import LLM_SETTINGS, sample_ids, train_view
 from pte.llm.generate import GenSettings, hf_backend, signature
 from pte.llm.model import BUNDLED, load_model, load_tokenizer, model_path
 from pte.llm.profiles import produce, teacher_path, write_final
 from pte.llm.teacher import item_job, openai_backend, scaffold_post, user_job
 from pte.llm.train import setup
-from pte.splits import load_split
 
 DATA = "ml-100k"
 SETTING = "longtail"        # user prompts use this setting's training interactions only
@@ -35,15 +34,15 @@ N_CHOOSERS = 4              # users listed per item
 MAX_NEW_TOKENS = 48
 BATCH_SIZE = 32
 SEED = 0
-THREADS = 1                 # CPU torch threads (0 = torch default)
+THREADS = 0                 # CPU torch threads (0 = all cores)
 FORCE = False               # discard earlier teacher rows and start over
 config = apply_overrides(globals(), choices={"BACKEND": ("hf", "openai"),
-                                             "SETTING": ("longtail", "coldstart")})
+                                             "SETTING": LLM_SETTINGS})
 setup(SEED, THREADS)
 
 # ---- data: who gets a teacher profile (training users; items with training interactions)
 ds = load_dataset(DATA)
-view = TrainView(ds, load_split(ds, SETTING))
+view = train_view(ds, SETTING)
 users = sample_ids(view.train_users, N_USERS, SEED)
 items = sample_ids(view.train_items, N_ITEMS, SEED + 1)
 

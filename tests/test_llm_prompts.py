@@ -139,3 +139,18 @@ def test_tokenize_chat_labels_only_the_answers(ml100k, splits):
     for a in answers:
         rest = rest.replace(a, "", 1)
     assert set(rest.replace("<|im_end|>", "").split()) == set()
+
+
+def test_shared_view_holds_only_training_interactions_of_both_settings(ml100k, splits):
+    """--setting both: adapters and item profiles trained on it may serve either setting."""
+    view = D.train_view(ml100k, "both")
+    pairs = set(zip(*[a.tolist() for a in view.split.train_pairs]))
+    for setting in ("coldstart", "longtail"):
+        assert pairs <= set(zip(*[a.tolist() for a in splits[setting].train_pairs])), setting
+    cold = splits["coldstart"]
+    eval_users = set(cold.valid.users.tolist()) | set(cold.test.users.tolist())
+    assert not eval_users & set(view.train_users.tolist())
+    long_targets = set(zip(splits["longtail"].valid.users.tolist(), splits["longtail"].valid.targets.tolist())) | \
+        set(zip(splits["longtail"].test.users.tolist(), splits["longtail"].test.targets.tolist()))
+    assert not pairs & long_targets
+    assert len(pairs) > 0.6 * len(splits["longtail"].train_items)  # most of the data is still there

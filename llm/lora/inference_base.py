@@ -11,13 +11,12 @@ embeddings/user_profile_kd.npy (+ .json sidecar). Resumable: re-run after a kill
 """
 from pte.config import apply_overrides
 from pte.data import load_dataset
-from pte.llm.data import TrainView, user_prompt_kd
+from pte.llm.data import LLM_SETTINGS, train_view, user_prompt_kd
 from pte.llm.generate import GenSettings
 from pte.llm.inference import BACKENDS, run_inference
 from pte.llm.model import BUNDLED
 from pte.llm.profiles import FALLBACKS, require_adapter
 from pte.llm.train import setup
-from pte.splits import load_split
 
 DATA = "ml-100k"
 SETTING = "longtail"
@@ -30,20 +29,20 @@ BATCH_SIZE = 32
 DO_SAMPLE = False
 NO_REPEAT_NGRAM = 3
 BACKEND = "hf"              # hf | vllm
-DTYPE = "auto"              # auto (bf16 GPU, fp32 CPU) | bfloat16 | float32
+DTYPE = "auto"              # auto (bf16 on GPUs and bf16-capable CPUs, else fp32) | bfloat16 | float32
 LOAD_IN_4BIT = False
 COLD_USERS = "zeros"        # coldstart users without training items: zeros | text (attributes) | generate
 FALLBACK = ""               # failed generations: "" (error) | zeros | text; recorded in the sidecar
 FORCE = False               # discard earlier rows and regenerate
 SEED = 0
-THREADS = 1
+THREADS = 0                 # CPU torch threads (0 = all cores)
 NAME = "user_profile_kd"
-config = apply_overrides(globals(), choices={"SETTING": ("longtail", "coldstart"), "BACKEND": BACKENDS,
+config = apply_overrides(globals(), choices={"SETTING": LLM_SETTINGS, "BACKEND": BACKENDS,
                                              "FALLBACK": FALLBACKS, "COLD_USERS": ("zeros", "text", "generate")})
 setup(SEED, THREADS)
 
 ds = load_dataset(DATA)
-view = TrainView(ds, load_split(ds, SETTING))
+view = train_view(ds, SETTING)
 adapter = require_adapter(DATA, SETTING, ADAPTER, "llm/lora/sft_base.py")
 has_items = set(view.train_users.tolist())
 cold = [u for u in range(ds.n_users) if u not in has_items]

@@ -12,13 +12,12 @@ outputs/<data>/<setting>/profiles/item_profile.jsonl and embeddings/item_profile
 """
 from pte.config import apply_overrides
 from pte.data import load_dataset
-from pte.llm.data import TrainView, item_prompt, load_bank
+from pte.llm.data import LLM_SETTINGS, item_prompt, load_bank, sample_ids, train_view
 from pte.llm.generate import GenSettings
 from pte.llm.inference import BACKENDS, run_inference
 from pte.llm.model import BUNDLED, read_stage
 from pte.llm.profiles import FALLBACKS, profile_path, require_adapter, teacher_bank
 from pte.llm.train import setup
-from pte.splits import load_split
 
 DATA = "ml-100k"
 SETTING = "longtail"        # item prompts list users: the setting's training interactions only
@@ -28,23 +27,24 @@ ENCODER = "minilm"
 N_CHOOSERS = 4
 N_SIMILAR = 2
 MAX_NEW_TOKENS = 64
-BATCH_SIZE = 32
+BATCH_SIZE = 64
 DO_SAMPLE = False
 NO_REPEAT_NGRAM = 3
 BACKEND = "hf"
 DTYPE = "auto"
 LOAD_IN_4BIT = False
 FALLBACK = ""               # failed generations: "" (error) | zeros | text (the item's own text)
+LIMIT = 0                   # > 0: generate this many (seeded sample), the rest get their item text (quick runs)
 FORCE = False
 SEED = 0
-THREADS = 1
+THREADS = 0                 # CPU torch threads (0 = all cores)
 NAME = "item_profile"
-config = apply_overrides(globals(), choices={"SETTING": ("longtail", "coldstart"), "BACKEND": BACKENDS,
+config = apply_overrides(globals(), choices={"SETTING": LLM_SETTINGS, "BACKEND": BACKENDS,
                                              "FALLBACK": FALLBACKS})
 setup(SEED, THREADS)
 
 ds = load_dataset(DATA)
-view = TrainView(ds, load_split(ds, SETTING))
+view = train_view(ds, SETTING)
 adapter = require_adapter(DATA, SETTING, ADAPTER, "llm/lora/sft_base_item.py")
 context = teacher_bank(DATA, SETTING, "item")   # similar items are described by their teacher profiles
 chooser_notes = None
@@ -53,13 +53,15 @@ if adapter is not None and read_stage(adapter).get("user_notes"):  # bidirection
     if not p.exists():
         raise SystemExit(f"error: {adapter.name} was trained with user-profile notes; run inference_base.py first")
     chooser_notes = load_bank(p)
-items = list(range(ds.n_items))
+items = sorted(sample_ids(list(range(ds.n_items)), LIMIT, SEED).tolist()) if LIMIT else list(range(ds.n_items))
+skipped = {i: "not generated (--limit)" for i in sorted(set(range(ds.n_items)) - set(items))}
 similar = view.neighbours(items, N_SIMILAR, "item", among=sorted(context))
 prompts = {i: item_prompt(view, i, similar[i], context, N_CHOOSERS, chooser_notes, SEED)[0] for i in items}
 
 run_inference(ds=ds, data=DATA, setting=SETTING, kind="item", name=NAME, prompts=prompts, model_name=MODEL,
               adapter=adapter, settings=GenSettings(MAX_NEW_TOKENS, BATCH_SIZE, DO_SAMPLE, no_repeat_ngram=NO_REPEAT_NGRAM,
                                                     seed=SEED),
-              encoder=ENCODER, fallback=FALLBACK, force=FORCE, backend=BACKEND, load_in_4bit=LOAD_IN_4BIT,
+              encoder=ENCODER, fallback=FALLBACK, skipped=skipped, skipped_fill="text", force=FORCE,
+              backend=BACKEND, load_in_4bit=LOAD_IN_4BIT,
               dtype=DTYPE, prompt_options={"n_choosers": N_CHOOSERS, "n_similar": N_SIMILAR,
                                            "chooser_notes": chooser_notes is not None})

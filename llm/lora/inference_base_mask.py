@@ -12,13 +12,12 @@ outputs/<data>/<setting>/profiles/user_profile.jsonl and embeddings/user_profile
 """
 from pte.config import apply_overrides
 from pte.data import load_dataset
-from pte.llm.data import TrainView, load_bank, user_prompt_collab
+from pte.llm.data import LLM_SETTINGS, load_bank, sample_ids, train_view, user_prompt_collab
 from pte.llm.generate import GenSettings
 from pte.llm.inference import BACKENDS, run_inference
 from pte.llm.model import BUNDLED, read_stage
 from pte.llm.profiles import FALLBACKS, profile_path, require_adapter
 from pte.llm.train import setup
-from pte.splits import load_split
 
 DATA = "ml-100k"
 SETTING = "longtail"
@@ -29,7 +28,7 @@ MAX_ITEMS = 10
 N_NEIGHBOURS = 2
 NEIGHBOUR_ITEMS = 5
 MAX_NEW_TOKENS = 64
-BATCH_SIZE = 32
+BATCH_SIZE = 64
 DO_SAMPLE = False
 NO_REPEAT_NGRAM = 3
 BACKEND = "hf"
@@ -37,16 +36,17 @@ DTYPE = "auto"
 LOAD_IN_4BIT = False
 COLD_USERS = "zeros"        # coldstart users without training items: zeros | text (attributes) | generate
 FALLBACK = ""               # failed generations: "" (error) | zeros | text
+LIMIT = 0                   # > 0: generate this many (seeded sample), the rest get their attribute text (quick runs)
 FORCE = False
 SEED = 0
-THREADS = 1
+THREADS = 0                 # CPU torch threads (0 = all cores)
 NAME = "user_profile"
-config = apply_overrides(globals(), choices={"SETTING": ("longtail", "coldstart"), "BACKEND": BACKENDS,
+config = apply_overrides(globals(), choices={"SETTING": LLM_SETTINGS, "BACKEND": BACKENDS,
                                              "FALLBACK": FALLBACKS, "COLD_USERS": ("zeros", "text", "generate")})
 setup(SEED, THREADS)
 
 ds = load_dataset(DATA)
-view = TrainView(ds, load_split(ds, SETTING))
+view = train_view(ds, SETTING)
 adapter = require_adapter(DATA, SETTING, ADAPTER, "llm/lora/rlhf/rl_training.py")
 item_notes = None
 if adapter is not None and read_stage(adapter).get("item_notes"):  # trained with bidirectional item notes
@@ -57,16 +57,19 @@ if adapter is not None and read_stage(adapter).get("item_notes"):  # trained wit
 has_items = set(view.train_users.tolist())
 cold = [u for u in range(ds.n_users) if u not in has_items]
 users = sorted(has_items | (set(cold) if COLD_USERS == "generate" else set()))
+limited = set(users) - set(sample_ids(users, LIMIT, SEED).tolist()) if LIMIT else set()
+users = [u for u in users if u not in limited]
 neighbours = view.neighbours(users, N_NEIGHBOURS, "user", among=view.train_users)
 prompts = {u: user_prompt_collab(view, u, neighbours[u], MAX_ITEMS, NEIGHBOUR_ITEMS, item_bank=item_notes)[0]
            for u in users}
 skipped = {} if COLD_USERS == "generate" else {u: "no training interactions (cold user)" for u in cold}
+skipped |= {u: "not generated (--limit)" for u in limited}
 
 run_inference(ds=ds, data=DATA, setting=SETTING, kind="user", name=NAME, prompts=prompts, model_name=MODEL,
               adapter=adapter, settings=GenSettings(MAX_NEW_TOKENS, BATCH_SIZE, DO_SAMPLE, no_repeat_ngram=NO_REPEAT_NGRAM,
                                                     seed=SEED),
               encoder=ENCODER, fallback=FALLBACK, skipped=skipped,
-              skipped_fill="text" if COLD_USERS == "text" else "zeros", force=FORCE, backend=BACKEND,
+              skipped_fill="text" if COLD_USERS == "text" or LIMIT else "zeros", force=FORCE, backend=BACKEND,
               load_in_4bit=LOAD_IN_4BIT, dtype=DTYPE,
               prompt_options={"max_items": MAX_ITEMS, "n_neighbours": N_NEIGHBOURS,
                               "neighbour_items": NEIGHBOUR_ITEMS, "item_notes": item_notes is not None})

@@ -12,11 +12,10 @@ outputs/<data>/<setting>/train_data/sft_base.jsonl. Loss on the answer tokens on
 """
 from pte.config import apply_overrides
 from pte.data import load_dataset
-from pte.llm.data import TrainView, kd_example, sample_ids
+from pte.llm.data import LLM_SETTINGS, kd_example, sample_ids, train_view
 from pte.llm.model import BUNDLED, load_tokenizer, model_path, trainable_model, write_stage
 from pte.llm.profiles import adapter_dir, teacher_bank, train_data_path
 from pte.llm.train import dump_examples, setup, sft, stage_info
-from pte.splits import load_split
 
 DATA = "ml-100k"
 SETTING = "longtail"        # training interactions of this setting only
@@ -32,15 +31,15 @@ LR = 3e-4
 MAX_LENGTH = 512
 LORA_R, LORA_ALPHA, LORA_DROPOUT = 8, 16, 0.1   # the release's LoRA
 SEED = 0
-THREADS = 1                 # CPU torch threads (0 = torch default)
+THREADS = 0                 # CPU torch threads (0 = all cores)
 WANDB = False               # log to Weights & Biases (offline unless WANDB_MODE says otherwise)
 OUT = "sft_base"
-config = apply_overrides(globals(), choices={"SETTING": ("longtail", "coldstart")})
+config = apply_overrides(globals(), choices={"SETTING": LLM_SETTINGS})
 setup(SEED, THREADS)
 
 # ---- data: teacher profiles as targets, the user's own training items as the prompt
 ds = load_dataset(DATA)
-view = TrainView(ds, load_split(ds, SETTING))
+view = train_view(ds, SETTING)
 bank = teacher_bank(DATA, SETTING, "user")
 users = sample_ids(sorted(bank), N_USERS, SEED)
 examples = [kd_example(view, int(u), bank[int(u)], MAX_ITEMS) for u in users]

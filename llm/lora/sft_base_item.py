@@ -22,12 +22,11 @@ rlhf/rl_training -> inference_base_mask (each side's profiles feed the other's p
 from pte.config import apply_overrides
 from pte.data import load_dataset
 from pte.llm import prompts as P
-from pte.llm.data import TrainView, item_example, mask_example, render, sample_ids, user_prompt_collab
+from pte.llm.data import LLM_SETTINGS, item_example, mask_example, render, sample_ids, train_view, user_prompt_collab
 from pte.llm.generate import GenSettings, Job, generate_batch
 from pte.llm.model import BUNDLED, load_tokenizer, model_path, read_stage, trainable_model, write_stage
 from pte.llm.profiles import adapter_dir, require_adapter, teacher_bank, train_data_path
 from pte.llm.train import dump_examples, setup, sft, stage_info
-from pte.splits import load_split
 
 DATA = "ml-100k"
 SETTING = "longtail"        # item prompts list users: training interactions of this setting only
@@ -49,15 +48,15 @@ MAX_LENGTH = 768
 GEN_BATCH = 32              # bidirectional rounds: batch size when writing profiles
 LORA_R, LORA_ALPHA, LORA_DROPOUT = 8, 16, 0.1
 SEED = 0
-THREADS = 1
+THREADS = 0                 # CPU torch threads (0 = all cores)
 WANDB = False
 OUT = "sft_base_item"
-config = apply_overrides(globals(), choices={"SETTING": ("longtail", "coldstart")})
+config = apply_overrides(globals(), choices={"SETTING": LLM_SETTINGS})
 setup(SEED, THREADS)
 
 # ---- data
 ds = load_dataset(DATA)
-view = TrainView(ds, load_split(ds, SETTING))
+view = train_view(ds, SETTING)
 item_bank = teacher_bank(DATA, SETTING, "item")
 user_bank = teacher_bank(DATA, SETTING, "user")
 items = sample_ids(sorted(item_bank), N_ITEMS, SEED)

@@ -15,11 +15,10 @@ Writes outputs/<data>/<setting>/adapters/sft_base_mask/ and train_data/sft_base_
 """
 from pte.config import apply_overrides
 from pte.data import load_dataset
-from pte.llm.data import TrainView, mask_example, sample_ids
+from pte.llm.data import LLM_SETTINGS, mask_example, sample_ids, train_view
 from pte.llm.model import BUNDLED, load_tokenizer, model_path, trainable_model, write_stage
 from pte.llm.profiles import adapter_dir, require_adapter, teacher_bank, train_data_path
 from pte.llm.train import dump_examples, setup, sft, stage_info
-from pte.splits import load_split
 
 DATA = "ml-100k"
 SETTING = "longtail"
@@ -38,15 +37,15 @@ LR = 3e-4
 MAX_LENGTH = 1024
 LORA_R, LORA_ALPHA, LORA_DROPOUT = 8, 16, 0.1   # used only when starting a fresh LoRA
 SEED = 0
-THREADS = 1
+THREADS = 0                 # CPU torch threads (0 = all cores)
 WANDB = False
 OUT = "sft_base_mask"
-config = apply_overrides(globals(), choices={"SETTING": ("longtail", "coldstart")})
+config = apply_overrides(globals(), choices={"SETTING": LLM_SETTINGS})
 setup(SEED, THREADS)
 
 # ---- data: masked examples with neighbours, from training interactions only
 ds = load_dataset(DATA)
-view = TrainView(ds, load_split(ds, SETTING))
+view = train_view(ds, SETTING)
 bank = teacher_bank(DATA, SETTING, "user")
 users = sample_ids(sorted(bank), N_USERS, SEED)
 neighbours = view.neighbours(users, N_NEIGHBOURS, "user", among=sorted(bank))

@@ -20,7 +20,7 @@ import numpy as np
 
 from pte.data import Dataset
 from pte.llm import prompts as P
-from pte.splits import Split
+from pte.splits import Split, load_split
 
 MAX_ITEMS = 10          # most recent training items shown per user
 N_NEIGHBOURS = 2        # collaborative neighbours in (b)/(c)/mask prompts
@@ -29,6 +29,12 @@ N_CHOOSERS = 4          # users listed in an item prompt
 N_SIMILAR = 2           # similar items (with profiles) in an item prompt
 NOTE_WORDS = 12         # words kept of a profile field used as a note in another prompt
 ID_LIKE = ("zip_code", "zip", "id", "raw")  # attributes that are identifiers, not descriptions
+
+
+# The Profile stage trains on one setting's training interactions; "both" = the ones that
+# are training interactions in *both* settings (coldstart training users' sequences minus
+# their last two items), so one set of adapters and item profiles serves both settings.
+LLM_SETTINGS = ("longtail", "coldstart", "both")
 
 
 # ----------------------------------------------------------------- descriptions
@@ -75,6 +81,31 @@ def note(profile: str | None, kind: str, words: int = NOTE_WORDS) -> str | None:
 
 
 # ----------------------------------------------------------------- the training view
+
+def shared_split(ds: Dataset) -> Split:
+    """Training interactions of both settings at once: for each coldstart training user, the
+    longtail training sequence (all but the last two items); nobody else. Valid/test: longtail's."""
+    from dataclasses import replace
+    cold, long = load_split(ds, "coldstart"), load_split(ds, "longtail")
+    keep = np.diff(cold.train_ptr) > 0
+    lengths = np.where(keep, np.diff(long.train_ptr), 0)
+    for u in np.flatnonzero(keep):  # longtail's training sequence is a prefix of the full one
+        n = lengths[u]
+        if not np.array_equal(long.train_sequence(u), cold.train_sequence(u)[:n]):
+            raise RuntimeError(f"user {ds.user_raw[u]}: the two settings order this user's items differently; "
+                               f"rebuild the splits with data/prepare.py --data {ds.name} --force true")
+    ptr = np.concatenate([[0], np.cumsum(lengths)]).astype(long.train_ptr.dtype)
+    items = np.concatenate([long.train_sequence(u) for u in np.flatnonzero(keep)]).astype(long.train_items.dtype)
+    return replace(long, setting="both", train_ptr=ptr, train_items=items, train_samples=None,
+                   info={**long.info, "shared": "coldstart training users x longtail training items"})
+
+
+def train_view(ds: Dataset, setting: str) -> "TrainView":
+    """The Profile stage's view of ``setting``'s training interactions (see LLM_SETTINGS)."""
+    if setting not in LLM_SETTINGS:
+        raise SystemExit(f"error: --setting must be one of {LLM_SETTINGS}, got {setting!r}")
+    return TrainView(ds, shared_split(ds) if setting == "both" else load_split(ds, setting))
+
 
 class TrainView:
     """Training interactions of one setting, with user/item neighbours by cosine co-occurrence."""

@@ -25,7 +25,7 @@ from pte.data import load_dataset
 from pte.embeddings import load_embeddings
 from pte.io import write_json
 from pte.llm import prompts as P
-from pte.llm.data import TrainView, grpo_example, load_bank, render, user_prompt_collab
+from pte.llm.data import LLM_SETTINGS, grpo_example, load_bank, render, train_view, user_prompt_collab
 from pte.llm.generate import GenSettings, generate_batch, stop_token_ids
 from pte.llm.model import (BUNDLED, load_tokenizer, model_path, pick_device, precision_kwargs, read_stage,
                            report_to, trainable_model, write_stage)
@@ -33,7 +33,6 @@ from pte.llm.profiles import adapter_dir, profile_path, require_adapter, teacher
 from pte.llm.rewards import RecReward, format_reward, mean_reward, random_baseline, train_reward_model
 from pte.llm.train import curve, dump_examples, ends, is_main_process, plot_curve, setup, stage_info
 from pte.paths import IMG, dataset_dir, profile_embedding_path
-from pte.splits import load_split
 
 DATA = "ml-100k"
 SETTING = "longtail"
@@ -62,10 +61,10 @@ MAX_COMPLETION = 40
 EVAL_BATCH = 32
 RM_STEPS = 30               # learned reward: reward-model training steps
 SEED = 0
-THREADS = 1
+THREADS = 0                 # CPU torch threads (0 = all cores)
 WANDB = False
 OUT = "grpo"
-config = apply_overrides(globals(), choices={"SETTING": ("longtail", "coldstart"), "REWARD": ("rec", "learned"),
+config = apply_overrides(globals(), choices={"SETTING": LLM_SETTINGS, "REWARD": ("rec", "learned"),
                                              "ITEM_VECTORS": ("text", "profile")})
 setup(SEED, THREADS)
 if (BATCH_SIZE * GRAD_ACCUM) % NUM_GENERATIONS:
@@ -74,7 +73,7 @@ if (BATCH_SIZE * GRAD_ACCUM) % NUM_GENERATIONS:
 
 # ---- data: users with enough training items; the reward's held-out items are training items
 ds = load_dataset(DATA)
-view = TrainView(ds, load_split(ds, SETTING))
+view = train_view(ds, SETTING)
 init = require_adapter(DATA, SETTING, INIT_ADAPTER, "llm/lora/sft_base_mask.py")
 item_notes = None
 if init is not None and read_stage(init).get("item_notes"):  # bidirectional: item profiles annotate the items
