@@ -9,7 +9,7 @@ DATA = Path(os.environ.get("PTE_DATA", ROOT / "data"))
 RESULTS = Path(os.environ.get("PTE_RESULTS", ROOT / "results"))
 OUTPUTS = Path(os.environ.get("PTE_OUTPUTS", ROOT / "outputs"))
 CACHE = Path(os.environ.get("PTE_CACHE", ROOT / ".cache"))
-IMG = ROOT / "img"
+IMG = Path(os.environ.get("PTE_IMG", ROOT / "img"))
 
 
 def dataset_dir(data: str) -> Path:

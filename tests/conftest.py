@@ -13,7 +13,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 # set once per process even if this module is imported twice (as conftest and tests.conftest)
 _TMP = Path(os.environ.setdefault("PTE_TEST_TMP", tempfile.mkdtemp(prefix="pte-tests-")))
-for var, sub in (("PTE_DATA", "data"), ("PTE_RESULTS", "results"), ("PTE_OUTPUTS", "outputs")):
+for var, sub in (("PTE_DATA", "data"), ("PTE_RESULTS", "results"), ("PTE_OUTPUTS", "outputs"), ("PTE_IMG", "img")):
     os.environ[var] = str(_TMP / sub)
 os.environ.setdefault("WANDB_MODE", "offline")
 # one torch thread per process: the scripts the tests launch are small, and two threads on a

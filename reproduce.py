@@ -1,0 +1,230 @@
+"""The main job: the whole PtE pipeline on one dataset, ending with the paper's two tables.
+
+    python reproduce.py                          # ml-100k, one seed, 2-core CPU sizes
+    python reproduce.py --seeds 3                # the paper's mean ± std over seeds
+    python reproduce.py --methods all            # every method on every backbone and setting
+    python reproduce.py --quick true             # CI-sized (a few minutes): tiny LLM steps, 1 epoch
+
+Stages, each the same script a user runs by hand (its log in outputs/<data>/logs/):
+  1. data       data/prepare.py
+  2. profile    llm/teacher.py -> lora/sft_base.py (a) -> sft_base_mask.py (b) -> sft_base_item.py (d)
+                -> rlhf/rl_training.py (c), on the training interactions common to both settings
+                ("--setting both"), so one set of adapters serves both without leakage
+  3. inference  lora/inference_base_item.py (item profiles, shared) and inference_base_mask.py
+                (longtail user profiles; coldstart's evaluation users are cold and have none)
+  4. align      llm/align.py per setting (contrastive alignment of the profile embeddings)
+  5. backbones  base_models/<Backbone>/Main.py --method M --setting S --seed N (JOBS at a time)
+  6. tables     results/<data>_<tag>_table{3,4}.{md,tex} and figures in img/
+A stage whose outputs are complete is skipped, so a killed run resumes where it stopped and
+a finished one reruns in seconds. Stage times are kept in outputs/<data>/reproduce_times.json.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from pte.config import apply_overrides
+from pte.paths import IMG, OUTPUTS, ROOT
+
+DATA = "ml-100k"
+SEEDS = 1                   # seeds per run: 2024, 2025, ...
+SETTINGS = "coldstart,longtail"
+BACKBONES = "SASRec,DreamRec,BiasMF"
+METHODS = "paper"           # paper: the methods of the paper's tables | all: every method everywhere | a,b,c
+JOBS = 2                    # backbone runs at a time (one CPU thread each)
+QUICK = False               # CI sizes: tiny LLM steps, subsets of profiles, 1 epoch on 5% of the rows
+TAG = ""                    # results tag ("" = main, or quick)
+# Profile stage sizes (2-core CPU; on a GPU raise them, e.g. steps 300, teacher 0 = all)
+TEACHER_USERS = 64
+TEACHER_ITEMS = 64
+SFT_STEPS = 16
+GRPO_STEPS = 8
+# Backbone sizes for this run (each script's own defaults are the full-length ones)
+SASREC_LONGTAIL = "--max_len 50 --stride 25 --inner 256 --dropout 0.5 --batch_size 32 --epochs 60"
+SASREC_COLDSTART = "--epochs 40 --patience 5"
+DREAMREC = "--epochs 30 --sampler ddim"
+BIASMF = ""
+config = apply_overrides(globals())
+
+# the methods each table of the paper shows, per (setting, backbone)
+PAPER_METHODS = {
+    ("coldstart", "SASRec"): "base,morec,unisrec,whitenrec,rlmrec_con,rlmrec_gen,llminit,llmesr,alphafuse,pte",
+    ("coldstart", "DreamRec"): "base,idreamrec,alphafuse,pte",
+    ("coldstart", "BiasMF"): "base,pte",
+    ("longtail", "SASRec"): "base,llmesr,alphafuse,pte",
+    ("longtail", "DreamRec"): "base,pte",
+    ("longtail", "BiasMF"): "base,pte",
+}
+QUICK_METHODS = "base,pte"
+QUICK_BACKBONE = "--epochs 1 --fraction 0.05"
+tag = TAG or ("quick" if QUICK else "main")
+outputs = OUTPUTS / "quick" if QUICK else OUTPUTS  # quick adapters never overwrite real ones
+env = {**os.environ, "PTE_OUTPUTS": str(outputs), "WANDB_MODE": os.environ.get("WANDB_MODE", "offline")}
+out = outputs / Path(DATA).name
+logs = out / "logs"
+logs.mkdir(parents=True, exist_ok=True)
+times_path = out / "reproduce_times.json"
+times: dict[str, float] = json.loads(times_path.read_text()) if times_path.exists() else {}
+py = sys.executable
+print_lock = threading.Lock()
+
+
+def say(line: str) -> None:
+    with print_lock:  # backbone runs finish in parallel threads
+        print(line, flush=True)
+t_start = time.perf_counter()
+
+
+def save_times() -> None:
+    tmp = times_path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(times, indent=1) + "\n")
+    tmp.replace(times_path)
+
+
+def run(name: str, args: list[str], done: bool, threads: int = 0) -> None:
+    """One stage: skipped when its outputs are complete, else run with its log in logs/."""
+    if done:
+        say(f"  {name:34s} complete, skipped")
+        return
+    log = logs / (re.sub(r"[^\w.-]+", "_", name).strip("_") + ".log")
+    t0 = time.perf_counter()
+    e = {**env, **({"OMP_NUM_THREADS": str(threads)} if threads else {})}
+    with open(log, "w") as f:
+        rc = subprocess.run([py, *args], cwd=ROOT, env=e, stdout=f, stderr=subprocess.STDOUT).returncode
+    sec = time.perf_counter() - t0
+    if rc != 0:
+        tail = "".join(log.read_text(errors="replace").splitlines(True)[-25:])
+        raise SystemExit(f"{tail}\nerror: stage {name} failed (exit {rc}); full log: {log}\n"
+                         f"fix the cause and rerun this command: finished stages are kept")
+    if name not in times or sec > 2:  # an up-to-date "prepare" keeps the time of the run that built the data
+        times[name] = round(sec, 1)
+    with print_lock:
+        save_times()
+    say(f"  {name:34s} {sec / 60:5.1f} min  (log {log.relative_to(ROOT) if log.is_relative_to(ROOT) else log})")
+
+
+def adapter_done(stage: str) -> bool:
+    return (out / "both" / "adapters" / stage / "pte_stage.json").exists()
+
+
+def emb(setting: str, name: str) -> Path:
+    return out / setting / "embeddings" / f"{name}.npy"
+
+
+settings = SETTINGS.split(",")
+backbones = BACKBONES.split(",")
+seeds = [2024 + k for k in range(SEEDS)]
+print(f"PtE pipeline on {DATA} ({'quick' if QUICK else 'full'}; results tag '{tag}'; outputs in {out})", flush=True)
+
+# ---- 1. data
+print("1. data", flush=True)
+run("prepare", ["data/prepare.py", "--data", DATA], done=False)
+from pte.data import load_dataset  # noqa: E402  (after prepare: the folder exists now)
+ds = load_dataset(DATA)
+
+# ---- 2. profile stage (LLM), on the interactions both settings train on
+print("2. profile stage (LLM)", flush=True)
+q = QUICK
+teacher = ["--n_users", "4", "--n_items", "4", "--max_new_tokens", "24"] if q else \
+    ["--n_users", str(TEACHER_USERS), "--n_items", str(TEACHER_ITEMS)]
+sft = ["--steps", "1", "--batch_size", "2"] if q else ["--steps", str(SFT_STEPS)]
+grpo = ["--steps", "1", "--n_train_users", "2", "--n_eval_users", "2", "--batch_size", "2", "--num_generations", "2",
+        "--grad_accum", "1", "--max_completion", "16"] if q else ["--steps", str(GRPO_STEPS)]
+common = ["--data", DATA, "--setting", "both"]
+run("teacher", ["llm/teacher.py", *common, *teacher],
+    done=all((out / "both" / "teacher" / f"{k}.jsonl").exists() for k in ("users", "items")) and
+    not list((out / "both" / "teacher").glob("*.partial*")))
+run("sft_base (a)", ["llm/lora/sft_base.py", *common, *sft], done=adapter_done("sft_base"))
+run("sft_base_mask (b)", ["llm/lora/sft_base_mask.py", *common, *sft], done=adapter_done("sft_base_mask"))
+run("sft_base_item (d)", ["llm/lora/sft_base_item.py", *common, *sft], done=adapter_done("sft_base_item"))
+run("rl_training (c, GRPO)", ["llm/lora/rlhf/rl_training.py", *common, *grpo], done=adapter_done("grpo"))
+
+# ---- 3. profiles and their embeddings
+print("3. profile inference", flush=True)
+# a profile the model fails to write twice gets the item/user text embedding, counted in the sidecar
+limit = ["--fallback", "text"] + (["--limit", "8"] if q else [])
+run("inference_base_item", ["llm/lora/inference_base_item.py", *common, *limit], done=emb("both", "item_profile").exists())
+item_emb = emb("both", "item_profile")
+if "longtail" in settings:
+    run("inference_base_mask (longtail)", ["llm/lora/inference_base_mask.py", "--data", DATA, "--setting", "longtail",
+                                           "--adapter", str(out / "both" / "adapters" / "grpo"), *limit],
+        done=emb("longtail", "user_profile").exists())
+
+# ---- 4. alignment
+print("4. alignment", flush=True)
+for s in settings:
+    user = ["--user_emb", str(emb("longtail", "user_profile"))] if s == "longtail" else ["--user_emb", "none"]
+    run(f"align ({s})", ["llm/align.py", "--data", DATA, "--setting", s, "--item_emb", str(item_emb), *user,
+                         *(["--epochs", "2"] if q else [])],
+        done=emb(s, "item_profile_aligned").exists())
+
+# ---- 5. backbones x methods x settings x seeds
+from pte.reps import METHODS as REGISTRY  # noqa: E402
+from pte.results import load_results, results_path  # noqa: E402
+
+
+def methods_of(setting: str, backbone: str) -> list[str]:
+    if QUICK:
+        return QUICK_METHODS.split(",")
+    if METHODS == "paper":
+        return PAPER_METHODS.get((setting, backbone), "base,pte").split(",")
+    names = list(REGISTRY) if METHODS == "all" else METHODS.split(",")
+    return [m for m in names if m != "idreamrec" or backbone == "DreamRec"]  # iDreamRec is a DreamRec method
+
+
+def backbone_args(setting: str, backbone: str, method: str, seed: int) -> list[str]:
+    args = [f"base_models/{backbone}/Main.py", "--data", DATA, "--setting", setting, "--method", method,
+            "--seed", str(seed), "--tag", tag]
+    if method == "pte":
+        args += ["--item_emb", str(item_emb)]
+        args += ["--user_emb", str(emb("longtail", "user_profile"))] if setting == "longtail" else \
+            ["--pte_user_side", "false"]
+    if QUICK:
+        return args + QUICK_BACKBONE.split()
+    sizes = {"SASRec": SASREC_LONGTAIL if setting == "longtail" else SASREC_COLDSTART, "DreamRec": DREAMREC,
+             "BiasMF": BIASMF}[backbone]
+    return args + sizes.split()
+
+
+done_runs = {(r["setting"], r["backbone"], r["method"], r["seed"]) for r in load_results(DATA) if r.get("tag") == tag}
+jobs = [(s, b, m, seed) for s in settings for b in backbones for m in methods_of(s, b) for seed in seeds]
+print(f"5. backbones: {len(jobs)} runs ({sum(j in done_runs for j in jobs)} complete), {JOBS} at a time", flush=True)
+with ThreadPoolExecutor(max(1, JOBS)) as pool:
+    list(pool.map(lambda j: run(f"{j[1]} {j[0]} {j[2]} seed {j[3]}", backbone_args(*j), done=j in done_runs,
+                                threads=1 if JOBS > 1 else 0), jobs))
+
+# ---- 6. tables and figures (from results lines only)
+print("6. tables and figures", flush=True)
+from pte.figures import popularity_groups  # noqa: E402
+from pte.tables import table3, table4  # noqa: E402
+
+rows = load_results(DATA)
+written = []
+for latex in (False, True):
+    ext = "tex" if latex else "md"
+    t3 = results_path(DATA).with_name(f"{Path(DATA).name}_{tag}_table3.{ext}")
+    t4 = results_path(DATA).with_name(f"{Path(DATA).name}_{tag}_table4.{ext}")
+    t3.write_text(table3(rows, tag, latex))
+    t4.write_text("\n".join(table4(rows, mode, tag=tag, latex=latex) for mode in ("sampled", "full")))
+    written += [t3, t4]
+fig = popularity_groups(rows, IMG / f"{Path(DATA).name}_{tag}_popularity.png", tag)
+print(table3(rows, tag))
+print(table4(rows, "sampled", tag=tag))
+print(f"done in {(time.perf_counter() - t_start) / 60:.1f} min (this invocation); "
+      f"stage times, all invocations: {sum(times.values()) / 60:.1f} min")
+print("artifacts:")
+print(f"  results lines   {results_path(DATA)} (tag '{tag}')")
+for p in written:
+    print(f"  table           {p}")
+print(f"  figure          {fig}" if fig else "  figure          (none: no group metrics yet)")
+print(f"  adapters        {out / 'both' / 'adapters'}")
+print(f"  profiles        {out / 'both' / 'profiles'}, {out / 'longtail' / 'profiles'}")
+print(f"  embeddings      {out}/<setting>/embeddings")
+print(f"  logs, times     {logs}, {times_path}")
