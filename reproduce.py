@@ -41,6 +41,7 @@ METHODS = "paper"           # paper: the methods of the paper's tables | all: ev
 JOBS = 2                    # backbone runs at a time (one CPU thread each)
 QUICK = False               # CI sizes: tiny LLM steps, subsets of profiles, 1 epoch on 5% of the rows
 TAG = ""                    # results tag ("" = main, or quick)
+EXTRA = ""                  # extra arguments for every backbone run, e.g. "--pte_variant raw" (bench/bench_pte.py)
 # Profile stage sizes (2-core CPU; on a GPU raise them, e.g. steps 300, teacher 0 = all)
 TEACHER_USERS = 64
 TEACHER_ITEMS = 64
@@ -179,13 +180,21 @@ def methods_of(setting: str, backbone: str) -> list[str]:
     return [m for m in names if m != "idreamrec" or backbone == "DreamRec"]  # iDreamRec is a DreamRec method
 
 
+def item_vectors_path(method: str) -> Path:
+    """Trained SASRec item vectors (longtail, first seed) for the ID / LLM / PtE figure."""
+    return out / "item_vectors" / f"SASRec_longtail_{method}.npy"
+
+
 def backbone_args(setting: str, backbone: str, method: str, seed: int) -> list[str]:
     args = [f"base_models/{backbone}/Main.py", "--data", DATA, "--setting", setting, "--method", method,
             "--seed", str(seed), "--tag", tag]
+    if (setting, backbone, seed) == ("longtail", "SASRec", seeds[0]) and method in ("base", "pte"):
+        args += ["--save_items", str(item_vectors_path(method))]
     if method == "pte":
         args += ["--item_emb", str(item_emb)]
         args += ["--user_emb", str(emb("longtail", "user_profile"))] if setting == "longtail" else \
             ["--pte_user_side", "false"]
+    args += EXTRA.split()
     if QUICK:
         return args + QUICK_BACKBONE.split()
     sizes = {"SASRec": SASREC_LONGTAIL if setting == "longtail" else SASREC_COLDSTART, "DreamRec": DREAMREC,
@@ -215,6 +224,17 @@ for latex in (False, True):
     t4.write_text("\n".join(table4(rows, mode, tag=tag, latex=latex) for mode in ("sampled", "full")))
     written += [t3, t4]
 fig = popularity_groups(rows, IMG / f"{Path(DATA).name}_{tag}_popularity.png", tag)
+views = {"ID (SASRec, base)": item_vectors_path("base"), "LLM (item text, MiniLM)": ds.root / "item_text.npy",
+         "LLM profile (SmolLM2 -> MiniLM)": item_emb, "PtE (SASRec, pte)": item_vectors_path("pte")}
+fig2 = None
+if all(p.exists() for p in views.values()):
+    import numpy as np
+    from pte.embeddings import load_embeddings
+    from pte.figures import embedding_views
+    from pte.splits import load_split
+    popularity = np.bincount(load_split(ds, "longtail").train_items, minlength=ds.n_items)
+    fig2 = embedding_views({k: load_embeddings(p, ds, "item") for k, p in views.items()}, popularity,
+                           IMG / f"{Path(DATA).name}_{tag}_embeddings.png")
 print(table3(rows, tag))
 print(table4(rows, "sampled", tag=tag))
 print(f"done in {(time.perf_counter() - t_start) / 60:.1f} min (this invocation); "
@@ -223,7 +243,9 @@ print("artifacts:")
 print(f"  results lines   {results_path(DATA)} (tag '{tag}')")
 for p in written:
     print(f"  table           {p}")
-print(f"  figure          {fig}" if fig else "  figure          (none: no group metrics yet)")
+for f in (fig, fig2):
+    if f:
+        print(f"  figure          {f}")
 print(f"  adapters        {out / 'both' / 'adapters'}")
 print(f"  profiles        {out / 'both' / 'profiles'}, {out / 'longtail' / 'profiles'}")
 print(f"  embeddings      {out}/<setting>/embeddings")

@@ -29,37 +29,19 @@ from pte.llm.data import Example
 from pte.llm.generate import GenSettings, generate_batch, stop_token_ids
 from pte.llm.model import load_model, load_tokenizer, pick_device, pick_dtype, precision_kwargs, trainable_model
 from pte.llm.rewards import RecReward, format_reward
+from pte.llm.tiny import tiny_llama as make_tiny_llama
 from pte.llm.train import setup, sft
 
-CHATML = ("{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + "
-          "'<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}")
 WORDS = ("alien horror space comedy drama romance family kids war crime thriller musical western noir "
          "documentary animation adventure fantasy mystery user identity interests item summary suited for "
          "enjoys likes young old male female student engineer writer doctor film films").split()
 
 
 def tiny_llama(root: Path) -> str:
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
     rng = np.random.default_rng(0)
     corpus = [" ".join(rng.choice(WORDS, 12)) + "; User interests: " + " ".join(rng.choice(WORDS, 5))
               for _ in range(300)]
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    tok.train_from_iterator(corpus, trainers.BpeTrainer(vocab_size=400, special_tokens=["<|im_start|>", "<|im_end|>"],
-                                                        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<|im_start|>", eos_token="<|im_end|>",
-                                   pad_token="<|im_end|>")
-    fast.chat_template = CHATML
-    path = root / "llama"
-    fast.save_pretrained(path)
-    torch.manual_seed(0)
-    cfg = LlamaConfig(vocab_size=len(fast), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                      num_attention_heads=4, num_key_value_heads=2, bos_token_id=fast.bos_token_id,
-                      eos_token_id=fast.eos_token_id, pad_token_id=fast.pad_token_id, tie_word_embeddings=True)
-    LlamaForCausalLM(cfg).save_pretrained(path)
-    return str(path)
+    return make_tiny_llama(root / "llama", corpus, vocab=400, hidden=64)
 
 
 def tiny_encoder(root: Path) -> str:

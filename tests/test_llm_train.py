@@ -11,37 +11,16 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-CHATML = ("{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + "
-          "'<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}")
 
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory, ml100k) -> str:
     """A 2-layer Llama (hidden 32) with a byte-level BPE tokenizer trained on prompt-like text."""
-    import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
-
     from pte.llm import prompts as P
-    out = tmp_path_factory.mktemp("tiny-llama")
+    from pte.llm.tiny import tiny_llama
     corpus = [ml100k.item_text(i) for i in range(200)] + [P.SYSTEM, P.USER_SHAPE, P.ITEM_SHAPE,
                                                           "Similar users Neighbour Items they chose Yes No"] * 5
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    tok.train_from_iterator(corpus, trainers.BpeTrainer(vocab_size=500, special_tokens=["<|im_start|>", "<|im_end|>"],
-                                                        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<|im_start|>", eos_token="<|im_end|>",
-                                   pad_token="<|im_end|>")
-    fast.chat_template = CHATML
-    fast.save_pretrained(out)
-    torch.manual_seed(0)
-    cfg = LlamaConfig(vocab_size=len(fast), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048,
-                      bos_token_id=fast.bos_token_id, eos_token_id=fast.eos_token_id, pad_token_id=fast.pad_token_id,
-                      tie_word_embeddings=True)
-    LlamaForCausalLM(cfg).save_pretrained(out)
-    return str(out)
+    return tiny_llama(tmp_path_factory.mktemp("tiny-llama"), corpus)
 
 
 @pytest.fixture(scope="module")

@@ -50,7 +50,9 @@ def test_unseen_items_and_users_come_from_profiles_alone(ml100k, splits, monkeyp
     assert rep.sequence_user(warm).abs().sum() > 0
 
 
-def test_missing_profiles_name_the_fix(ml100k, splits, monkeypatch):
+def test_missing_profiles_name_the_fix(ml100k, splits, monkeypatch, tmp_path):
+    import pte.reps.pte as m
+    monkeypatch.setattr(m, "embeddings_dir", lambda data, setting: tmp_path)  # no profiles written yet
     with pytest.raises(DataError, match="inference_base_item.py"):
         build(ml100k, splits["longtail"], "projection", monkeypatch)
 
