@@ -205,9 +205,20 @@ def backbone_args(setting: str, backbone: str, method: str, seed: int) -> list[s
 done_runs = {(r["setting"], r["backbone"], r["method"], r["seed"]) for r in load_results(DATA) if r.get("tag") == tag}
 jobs = [(s, b, m, seed) for s in settings for b in backbones for m in methods_of(s, b) for seed in seeds]
 print(f"5. backbones: {len(jobs)} runs ({sum(j in done_runs for j in jobs)} complete), {JOBS} at a time", flush=True)
+
+
+def run_backbone(j: tuple) -> str | None:
+    """One backbone run; a failure is reported after the others finish instead of stopping them."""
+    try:
+        run(f"{j[1]} {j[0]} {j[2]} seed {j[3]}", backbone_args(*j), done=j in done_runs, threads=1 if JOBS > 1 else 0)
+    except SystemExit as e:
+        say(str(e).strip().splitlines()[-2])
+        return f"{j[1]} {j[0]} {j[2]} seed {j[3]}"
+    return None
+
+
 with ThreadPoolExecutor(max(1, JOBS)) as pool:
-    list(pool.map(lambda j: run(f"{j[1]} {j[0]} {j[2]} seed {j[3]}", backbone_args(*j), done=j in done_runs,
-                                threads=1 if JOBS > 1 else 0), jobs))
+    failed = [f for f in pool.map(run_backbone, jobs) if f]
 
 # ---- 6. tables and figures (from results lines only)
 print("6. tables and figures", flush=True)
@@ -238,7 +249,7 @@ if all(p.exists() for p in views.values()):
 print(table3(rows, tag))
 print(table4(rows, "sampled", tag=tag))
 print(f"done in {(time.perf_counter() - t_start) / 60:.1f} min (this invocation); "
-      f"stage times, all invocations: {sum(times.values()) / 60:.1f} min")
+      f"sum of stage times, all invocations (parallel runs counted one by one): {sum(times.values()) / 60:.1f} min")
 print("artifacts:")
 print(f"  results lines   {results_path(DATA)} (tag '{tag}')")
 for p in written:
@@ -250,3 +261,6 @@ print(f"  adapters        {out / 'both' / 'adapters'}")
 print(f"  profiles        {out / 'both' / 'profiles'}, {out / 'longtail' / 'profiles'}")
 print(f"  embeddings      {out}/<setting>/embeddings")
 print(f"  logs, times     {logs}, {times_path}")
+if failed:
+    raise SystemExit(f"error: {len(failed)} backbone run(s) failed: {', '.join(failed)}; their logs are in {logs}. "
+                     f"Rerun this command after fixing the cause: completed runs are skipped")
