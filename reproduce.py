@@ -52,6 +52,7 @@ SASREC_LONGTAIL = "--max_len 50 --stride 25 --inner 256 --dropout 0.5 --batch_si
 SASREC_COLDSTART = "--epochs 40 --patience 5"
 DREAMREC = "--epochs 30 --sampler ddim"
 BIASMF = ""
+METHOD_SIZES = "--llmesr_refresh 20"  # every run: LLM-ESR's neighbour states reused for 20 steps (pte/reps/llmesr.py)
 config = apply_overrides(globals())
 
 # the methods each table of the paper shows, per (setting, backbone)
@@ -199,7 +200,7 @@ def backbone_args(setting: str, backbone: str, method: str, seed: int) -> list[s
         return args + QUICK_BACKBONE.split()
     sizes = {"SASRec": SASREC_LONGTAIL if setting == "longtail" else SASREC_COLDSTART, "DreamRec": DREAMREC,
              "BiasMF": BIASMF}[backbone]
-    return args + sizes.split()
+    return args + sizes.split() + METHOD_SIZES.split()
 
 
 done_runs = {(r["setting"], r["backbone"], r["method"], r["seed"]) for r in load_results(DATA) if r.get("tag") == tag}

@@ -140,6 +140,28 @@ def test_llmesr_skips_unknown_users(ml100k, splits):
     assert rep.aux_loss(Batch(users, inputs, encode(inputs), encode=encode)) is None
 
 
+def test_llmesr_refresh_reuses_states(ml100k, splits, monkeypatch):
+    """LLMESR_REFRESH = N: the same loss as the per-step original right after a refresh, and
+    every user's state encoded once per N steps instead of each batch's neighbours every step."""
+    split = splits["longtail"]
+    rep = build("llmesr", ml100k, split)
+    users, inputs = training_batch(split, ml100k.n_items)
+    encode = toy_encode(rep, ml100k.n_items)
+    calls = []
+
+    def counted(x):
+        calls.append(len(x))
+        return encode(x)
+
+    batch = Batch(users, inputs, encode(inputs), encode=counted)
+    fresh = rep.aux_loss(batch)
+    monkeypatch.setattr(reps.llmesr, "LLMESR_REFRESH", 3)
+    calls.clear()
+    losses = [rep.aux_loss(batch) for _ in range(5)]
+    assert torch.allclose(losses[0], fresh)
+    assert calls == [ml100k.n_users, ml100k.n_users]   # refreshed at steps 1 and 4
+
+
 # one epoch over all training rows (--fraction cuts evaluation rows only); larger batches = fewer steps
 SMOKE = ["--epochs", "1", "--fraction", "0.05", "--max_len", "20", "--layers", "1", "--batch_size", "512"]
 
