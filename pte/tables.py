@@ -90,9 +90,11 @@ def _block(cells: dict, methods: list[str], cols: list) -> list[list[str]]:
     for c in cols:
         vals = sorted({round(means[m][c][0], 6) for m in methods if means[m][c]}, reverse=True)
         rank[c] = vals[:2]
+    seeds = {m: max((len(v) for v in cells[m].values() if v), default=0) for m in methods}
+    mixed = len(set(seeds.values()) - {0}) > 1   # rows over different numbers of seeds: say so per row
     table = []
     for m in methods:
-        row = [METHOD_LABEL.get(m, m)]
+        row = [METHOD_LABEL.get(m, m) + (f" ({seeds[m]} seed{'s' * (seeds[m] > 1)})" if mixed else "")]
         for c in cols:
             if means[m][c] is None:
                 row.append(("-", 0))

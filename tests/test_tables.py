@@ -1,0 +1,26 @@
+"""The paper's tables from results lines: mean ± std over seeds, best/second marks, Best Impr.,
+latest row per seed wins, and a seed count per row when rows average different numbers of seeds."""
+from pte.tables import table3
+
+
+def row(method: str, seed: int, ndcg: float, tag: str = "main") -> dict:
+    test = {"NDCG@10": ndcg, "MRR@10": ndcg / 2, "NDCG@20": ndcg * 1.5, "MRR@20": ndcg / 1.5}
+    return {"data": "ml-100k", "setting": "coldstart", "backbone": "SASRec", "method": method, "seed": seed,
+            "eval": "full", "tag": tag, "test": test}
+
+
+def test_table3_means_marks_and_improvement():
+    rows = [row("base", 1, 0.10), row("base", 2, 0.20), row("pte", 1, 0.30), row("pte", 2, 0.30),
+            row("morec", 1, 0.05), row("morec", 2, 0.05), row("pte", 2, 0.9, tag="other")]
+    text = table3(rows, "main")
+    assert "| SASRec | Base | <u>0.1500 ± 0.0707</u> |" in text      # second best, sample std
+    assert "**0.3000 ± 0.0000**" in text                            # best, other tags ignored
+    assert "+100.00%" in text                                       # PtE vs the best other method
+    assert "seed" not in text.split("\n\n", 1)[1]                   # equal seed counts: no labels
+
+
+def test_table3_latest_row_per_seed_wins_and_mixed_seed_counts_are_labelled():
+    rows = [row("base", 1, 0.10), row("base", 1, 0.12), row("base", 2, 0.12), row("pte", 1, 0.30)]
+    text = table3(rows, "main")
+    assert "| Base (2 seeds) | <u>0.1200 ± 0.0000</u> |" in text
+    assert "| PtE (1 seed) | **0.3000** |" in text
