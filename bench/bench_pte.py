@@ -5,8 +5,9 @@
 
 Needs the Profile stage's outputs (run `python reproduce.py` first; its LLM stages are skipped
 here when complete). Each variant runs through reproduce.py with its own results tag
-(ablation_raw, ablation_projection, ablation_aligned) and the same backbone sizes as the main
-job, then this prints test metrics (mean ± std over seeds) beside the main job's Base.
+(ablation_raw, ablation_projection) and the same backbone sizes as the main job; "aligned" is
+the main job's own PtE run (the same command), so it is read from the main results, not rerun.
+Then this prints test metrics (mean ± std over seeds) beside the main job's Base.
 Selection is on validation; test numbers are only read, never used to choose anything.
 """
 import subprocess
@@ -25,11 +26,21 @@ VARIANTS = "raw,projection,aligned"
 config = apply_overrides(globals())
 ROOT = Path(__file__).resolve().parent.parent
 
-for variant in VARIANTS.split(","):
+MAIN_VARIANT = "aligned"   # PtE's default (pte/reps/pte.py): its runs are the main job's
+
+
+def tag_of(variant: str) -> str:
+    return "main" if variant == MAIN_VARIANT else f"ablation_{variant}"
+
+
+subprocess.run([sys.executable, str(ROOT / "reproduce.py"), "--data", DATA, "--seeds", str(SEEDS),
+                "--backbones", BACKBONES, "--settings", SETTINGS, "--methods", "base,pte"],
+               check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+for variant in [v for v in VARIANTS.split(",") if v != MAIN_VARIANT]:
     print(f"== PtE variant {variant}", flush=True)
     subprocess.run([sys.executable, str(ROOT / "reproduce.py"), "--data", DATA, "--seeds", str(SEEDS),
                     "--backbones", BACKBONES, "--settings", SETTINGS, "--methods", "pte",
-                    "--tag", f"ablation_{variant}", "--extra", f"--pte_variant {variant}"],
+                    "--tag", tag_of(variant), "--extra", f"--pte_variant {variant}"],
                    check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
 
 rows = load_results(DATA)
@@ -41,7 +52,7 @@ for setting in SETTINGS.split(","):
         print(f"\n{bb}, {setting} (test, {mode} ranking; mean ± std over seeds)")
         print(f"{'variant':22s}" + "".join(f"{k:>18s}" for k in keys) + "   seeds")
         lines = [("Base (main job)", collect(rows, setting, mode, "main").get((bb, "base")))]
-        lines += [(f"PtE {v}", collect(rows, setting, mode, f"ablation_{v}").get((bb, "pte")))
+        lines += [(f"PtE {v}", collect(rows, setting, mode, tag_of(v)).get((bb, "pte")))
                   for v in VARIANTS.split(",")]
         for name, cell in lines:
             if not cell:

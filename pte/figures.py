@@ -44,7 +44,8 @@ def popularity_groups(rows: list[dict], path: Path, tag: str | None = None) -> P
 def embedding_views(tables: dict[str, np.ndarray], popularity: np.ndarray, path: Path) -> Path:
     """One PCA scatter per item-vector table, coloured by log item popularity."""
     import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, len(tables), figsize=(4 * len(tables), 3.8), squeeze=False)
+    fig, axes = plt.subplots(1, len(tables), figsize=(3.4 * len(tables) + 1, 3.8), squeeze=False,
+                             layout="constrained")
     color = np.log1p(popularity)
     for ax, (name, x) in zip(axes[0], tables.items()):
         xc = x - x.mean(0)
