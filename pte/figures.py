@@ -7,34 +7,43 @@ from pathlib import Path
 
 import numpy as np
 
-from pte.tables import METHOD_LABEL, _ordered, collect
+from pte.tables import BACKBONE_ORDER, METHOD_LABEL, _ordered, collect
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 
 def popularity_groups(rows: list[dict], path: Path, tag: str | None = None) -> Path | None:
-    """Bars of test NDCG@10 on tail- vs head-item targets, per method, per (setting, backbone)."""
+    """Bars of test NDCG@10 on tail- vs head-item targets, per method: one row of panels per
+    setting, one panel per backbone."""
     import matplotlib.pyplot as plt
-    panels = []
+    grid = []
     for setting, mode in (("coldstart", "full"), ("longtail", "sampled")):
         data = collect(rows, setting, mode, tag)
-        for bb in sorted({b for b, _ in data}):
+        panels = []
+        for bb in [b for b in BACKBONE_ORDER if any(bb == b for bb, _ in data)]:
             methods = _ordered([m for b, m in data if b == bb])
             if data[(bb, methods[0])].get(("tail_item", "NDCG@10")):
                 panels.append((setting, mode, bb, methods, data))
-    if not panels:
+        if panels:
+            grid.append(panels)
+    if not grid:
         return None
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 3.6), squeeze=False)
-    for ax, (setting, mode, bb, methods, data) in zip(axes[0], panels):
-        x = np.arange(len(methods))
-        for k, (g, label) in enumerate((("tail_item", "tail items"), ("head_item", "head items"))):
-            vals = [np.mean(data[(bb, m)].get((g, "NDCG@10"), [np.nan])) for m in methods]
-            ax.bar(x + (k - 0.5) * 0.38, vals, 0.38, label=label)
-        ax.set_xticks(x, [METHOD_LABEL.get(m, m) for m in methods], rotation=45, ha="right", fontsize=8)
-        ax.set_title(f"{bb}, {setting} ({mode} ranking)", fontsize=9)
-        ax.set_ylabel("test NDCG@10")
-        ax.legend(fontsize=8)
-    fig.tight_layout()
+    cols = max(len(p) for p in grid)
+    fig, axes = plt.subplots(len(grid), cols, figsize=(4.2 * cols, 3.2 * len(grid)), squeeze=False,
+                             layout="constrained")
+    for r, panels in enumerate(grid):
+        for ax in axes[r][len(panels):]:
+            ax.set_visible(False)
+        for ax, (setting, mode, bb, methods, data) in zip(axes[r], panels):
+            x = np.arange(len(methods))
+            for k, (g, label) in enumerate((("tail_item", "tail items"), ("head_item", "head items"))):
+                vals = [np.mean(data[(bb, m)].get((g, "NDCG@10"), [np.nan])) for m in methods]
+                ax.bar(x + (k - 0.5) * 0.38, vals, 0.38, label=label, color=("C0", "C1")[k])
+            ax.set_xticks(x, [METHOD_LABEL.get(m, m) for m in methods], rotation=45, ha="right", fontsize=8)
+            ax.set_title(f"{bb}, {setting} ({mode} ranking)", fontsize=9)
+            ax.set_ylabel("test NDCG@10", fontsize=8)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside upper center", ncols=2, fontsize=8)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120, metadata={"Software": None})
     plt.close(fig)
