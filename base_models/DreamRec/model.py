@@ -34,6 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from pte.history import CausalHistory
 from pte.reps import Batch, Representation
 
 SCHEDULES = ("exp", "linear", "cosine")
@@ -139,7 +140,7 @@ class Block(nn.Module):
         return self.norm_out(f + self.ffn(f))
 
 
-class DreamRec(nn.Module):
+class DreamRec(CausalHistory, nn.Module):
     def __init__(self, rep: Representation, n_items: int, max_len: int, layers: int = 1, heads: int = 1,
                  dropout: float = 0.1, timesteps: int = 200, schedule: str = "exp", beta_start: float = 1e-4,
                  beta_end: float = 0.02, guidance: float = 2.0, p_uncond: float = 0.1, denoiser: str = "mlp1",
@@ -164,22 +165,6 @@ class DreamRec(nn.Module):
         """[n_items, d] the representation's table in diffusion space (unit RMS if item_norm)."""
         table = self.rep.item_table()
         return table * table.pow(2).mean().clamp_min(1e-12).rsqrt() if self.item_norm else table
-
-    def encode(self, inputs: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        """[B, L, d] causal states; inputs [B, L] are item ids left-padded with n_items."""
-        inputs = inputs[:, -self.max_len:]
-        b, l = inputs.shape
-        real = inputs != self.n_items
-        table = torch.cat([items, items.new_zeros(1, items.shape[1])])
-        pos = self.pos(torch.arange(self.max_len - l, self.max_len, device=inputs.device))
-        x = self.rep.contextualize(table[inputs], real)
-        x = self.drop(x + pos) * real.unsqueeze(-1)
-        causal = torch.ones(l, l, dtype=torch.bool, device=inputs.device).tril()
-        # attend to real items only; every query keeps itself, so an empty history never sees an empty set
-        mask = (causal & real[:, None, :]) | torch.eye(l, dtype=torch.bool, device=inputs.device)
-        for block in self.blocks:
-            x = block(x, mask.unsqueeze(1)) * real.unsqueeze(-1)
-        return self.norm(x)
 
     def condition(self, users: torch.Tensor | None, inputs: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         """[B, L, d] history states, plus the method's user-side vector where it has one."""

@@ -8,12 +8,12 @@ position embeddings count back from it.
 """
 from __future__ import annotations
 
-import math
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from pte.history import CausalHistory
 from pte.reps import Batch, Representation
 
 
@@ -34,7 +34,9 @@ class Block(nn.Module):
         return x + self.drop(self.ffn(self.norm2(x)))
 
 
-class SASRec(nn.Module):
+class SASRec(CausalHistory, nn.Module):
+    scale_inputs = True
+
     def __init__(self, rep: Representation, n_items: int, max_len: int, layers: int, heads: int, dropout: float,
                  inner: int = 0):
         super().__init__()
@@ -44,22 +46,6 @@ class SASRec(nn.Module):
         self.blocks = nn.ModuleList(Block(d, heads, dropout, inner or d) for _ in range(layers))
         self.norm = nn.LayerNorm(d)
         self.drop = nn.Dropout(dropout)
-
-    def encode(self, inputs: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        """[B, L, d] hidden states; inputs [B, L] are item ids left-padded with n_items."""
-        inputs = inputs[:, -self.max_len:]
-        b, l = inputs.shape
-        real = inputs != self.n_items
-        table = torch.cat([items, items.new_zeros(1, items.shape[1])])
-        pos = self.pos(torch.arange(self.max_len - l, self.max_len, device=inputs.device))
-        x = self.rep.contextualize(table[inputs] * math.sqrt(items.shape[1]), real)
-        x = self.drop(x + pos) * real.unsqueeze(-1)
-        causal = torch.ones(l, l, dtype=torch.bool, device=inputs.device).tril()
-        # attend to real items only; every query keeps itself, so padded rows never see an empty set
-        mask = (causal & real[:, None, :]) | torch.eye(l, dtype=torch.bool, device=inputs.device)
-        for block in self.blocks:
-            x = block(x, mask.unsqueeze(1)) * real.unsqueeze(-1)
-        return self.norm(x)
 
     def state(self, users: torch.Tensor | None, inputs: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         """[B, L, d] states; the method's user-side vector (if any) joins every position."""

@@ -59,6 +59,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from pte.batch import as_tensor
+from pte.history import causal_mask
 from pte.reps.base import Batch, RepContext, Representation, id_table
 from pte.reps.common import cosine_neighbours, fit_dim, frozen, history_mean, item_language, user_language
 from pte.splits import windows
@@ -130,10 +131,7 @@ class LLMESR(Representation):
 
     def contextualize(self, x: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
         idv, llm = x[..., :self.half], x[..., self.half:]
-        l = x.shape[1]
-        eye = torch.eye(l, dtype=torch.bool, device=x.device)
-        # causal + key padding; every query keeps itself so no row is empty
-        allowed = (torch.ones(l, l, dtype=torch.bool, device=x.device).tril() & real[:, None, :]) | eye
+        allowed = causal_mask(real)
         new_id = self.llm2id(llm, idv, allowed) + LLMESR_RESIDUAL * idv
         new_llm = self.id2llm(idv, llm, allowed) + LLMESR_RESIDUAL * llm
         return torch.cat([new_id, new_llm], -1)
