@@ -11,7 +11,7 @@ import os
 import random
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Iterable
 
 import numpy as np
 import torch
@@ -87,6 +87,18 @@ def wandb_run(enabled: bool, project: str, config: dict):
         return None
     import wandb  # only when asked: offline by default, no account needed
     return wandb.init(project=project, config=config, mode=os.environ.get("WANDB_MODE", "offline"))
+
+
+def descend(optimizer: torch.optim.Optimizer, losses: Iterable[torch.Tensor]) -> float:
+    """One optimizer step per loss drawn from ``losses`` (e.g. a generator over batches);
+    returns their mean, the epoch's training loss."""
+    total, steps = 0.0, 0
+    for loss in losses:
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        total, steps = total + loss.item(), steps + 1
+    return total / max(steps, 1)
 
 
 def fit(model: torch.nn.Module, train_epoch: Callable[[int], float], score: ScoreFn, split: Split,

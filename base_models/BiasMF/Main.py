@@ -13,7 +13,7 @@ from model import BiasMF
 from pte import reps
 from pte.batch import as_tensor, batches
 from pte.config import apply_overrides
-from pte.experiment import eval_mode, finish, fit, load_data, pick_device, seed_everything, wandb_run
+from pte.experiment import descend, eval_mode, finish, fit, load_data, pick_device, seed_everything, wandb_run
 from pte.splits import SETTINGS
 
 DATA = "ml-100k"        # prepared dataset name (data/<name>/) or folder
@@ -75,16 +75,9 @@ def negatives(users: torch.Tensor) -> torch.Tensor:
 
 
 def train_epoch(epoch: int) -> float:
-    total, steps = 0.0, 0
-    for idx in batches(len(train_pos), BATCH_SIZE):
-        neg = negatives(train_users[idx])
-        loss = model.bpr_loss(train_users[idx].to(device), train_inputs[idx].to(device),
-                              train_pos[idx].to(device), neg.to(device), REG)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        total, steps = total + loss.item(), steps + 1
-    return total / max(steps, 1)
+    return descend(optimizer, (model.bpr_loss(train_users[idx].to(device), train_inputs[idx].to(device),
+                                              train_pos[idx].to(device), negatives(train_users[idx]).to(device), REG)
+                               for idx in batches(len(train_pos), BATCH_SIZE)))
 
 
 def score(rows) -> torch.Tensor:

@@ -19,7 +19,7 @@ from model import DENOISERS, SAMPLERS, SCHEDULES, DreamRec
 from pte import reps
 from pte.batch import as_tensor, batches, causal_windows
 from pte.config import apply_overrides
-from pte.experiment import eval_mode, finish, fit, load_data, pick_device, seed_everything, wandb_run
+from pte.experiment import descend, eval_mode, finish, fit, load_data, pick_device, seed_everything, wandb_run
 from pte.splits import SETTINGS
 
 DATA = "ml-100k"        # prepared dataset name (data/<name>/) or folder
@@ -87,14 +87,9 @@ log = wandb_run(WANDB, "pte-rec", config)
 
 
 def train_epoch(epoch: int) -> float:
-    total, steps = 0.0, 0
-    for idx in batches(len(train_targets), batch_size):
-        loss = model.loss(train_users[idx].to(device), train_inputs[idx].to(device), train_targets[idx].to(device))
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        total, steps = total + loss.item(), steps + 1
-    return total / max(steps, 1)
+    return descend(optimizer, (model.loss(train_users[idx].to(device), train_inputs[idx].to(device),
+                                          train_targets[idx].to(device))
+                               for idx in batches(len(train_targets), batch_size)))
 
 
 def score(rows) -> torch.Tensor:

@@ -14,7 +14,7 @@ from model import SASRec
 from pte import reps
 from pte.batch import as_tensor, batches, causal_windows
 from pte.config import apply_overrides
-from pte.experiment import eval_mode, finish, fit, load_data, pick_device, seed_everything, wandb_run
+from pte.experiment import descend, eval_mode, finish, fit, load_data, pick_device, seed_everything, wandb_run
 from pte.splits import SETTINGS
 
 DATA = "ml-100k"        # prepared dataset name (data/<name>/) or folder
@@ -71,15 +71,9 @@ log = wandb_run(WANDB, "pte-rec", config)
 
 
 def train_epoch(epoch: int) -> float:
-    total, steps = 0.0, 0
-    for idx in batches(len(train_targets), BATCH_SIZE):
-        loss = model.loss(train_users[idx].to(device), train_inputs[idx].to(device),
-                          train_targets[idx].to(device), LOSS)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        total, steps = total + loss.item(), steps + 1
-    return total / max(steps, 1)
+    return descend(optimizer, (model.loss(train_users[idx].to(device), train_inputs[idx].to(device),
+                                          train_targets[idx].to(device), LOSS)
+                               for idx in batches(len(train_targets), BATCH_SIZE)))
 
 
 def score(rows) -> torch.Tensor:
