@@ -8,7 +8,6 @@ position embeddings count back from it.
 """
 from __future__ import annotations
 
-
 import torch
 import torch.nn.functional as F
 from torch import nn
