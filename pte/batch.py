@@ -22,7 +22,8 @@ def batches(n: int, batch_size: int, generator: torch.Generator | None = None) -
         yield perm[start:start + batch_size]
 
 
-def causal_windows(split: Split, max_len: int, stride: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def causal_windows(split: Split, max_len: int, stride: int = 0,
+                   empty_prefix: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Training windows over every user's training sequence, for next-item prediction at every position.
 
     Windows of max_len + 1 items end every ``stride`` items, counted back from a sequence's end
@@ -30,17 +31,21 @@ def causal_windows(split: Split, max_len: int, stride: int = 0) -> tuple[np.ndar
     overlap, and a target is kept only where it sits in the last ``stride`` positions of its
     window (everywhere in a sequence's earliest window), so every item except a sequence's first
     is a target exactly once, with >= max_len - stride items of context where the history has them.
-    stride 0 = max_len: disjoint windows. Returns (user, inputs, targets); masked targets are PAD.
+    stride 0 = max_len: disjoint windows. ``empty_prefix``: every sequence opens with a PAD input,
+    so its first item is a target too, predicted from an empty history (coldstart's samples
+    include that case). Returns (user, inputs, targets); masked targets are PAD.
     """
     stride = min(stride or max_len, max_len)
-    ptr = split.train_ptr
+    ptr, items = split.train_ptr, split.train_items
+    if empty_prefix:
+        items = np.insert(items, ptr[:-1], PAD)
+        ptr = ptr + np.arange(len(ptr))
     starts, ends = ptr[:-1], ptr[1:]
     n_targets = np.maximum(ends - starts - 1, 0)
     n_win = np.where(n_targets > 0, 1 + np.ceil(np.maximum(n_targets - max_len, 0) / stride), 0).astype(np.int64)
     user = np.repeat(np.arange(len(starts)), n_win)
     k = np.arange(n_win.sum()) - np.repeat(np.cumsum(n_win) - n_win, n_win)
     win_end = ends[user] - k * stride
-    items = split.train_items
     inputs = windows(items, starts[user], win_end - 1, max_len)
     targets = windows(items, starts[user] + 1, win_end, max_len)
     earliest = k == n_win[user] - 1

@@ -1,8 +1,8 @@
 """The history encoder the sequence backbones share: left-padded item ids -> causal states.
 
 SASRec and DreamRec differ in their blocks, not in how a history enters them: item vectors
-(through the method's ``contextualize``), position embeddings counting back from the most
-recent item, dropout, padding zeroed after every block, a final LayerNorm.
+(through the method's ``contextualize``), position embeddings counting from the first real
+item of the (left-padded) window, dropout, padding zeroed after every block, a final LayerNorm.
 """
 from __future__ import annotations
 
@@ -27,10 +27,11 @@ class CausalHistory:
     def encode(self, inputs: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         """[B, L, d] hidden states; inputs [B, L] are item ids left-padded with n_items."""
         inputs = inputs[:, -self.max_len:]
-        l = inputs.shape[1]
         real = inputs != self.n_items
         table = torch.cat([items, items.new_zeros(1, items.shape[1])])
-        pos = self.pos(torch.arange(self.max_len - l, self.max_len, device=inputs.device))
+        # positions count from the first real item, so a target predicted at any position of a
+        # training window sees the same positions as a history of that length does at evaluation
+        pos = self.pos((real.long().cumsum(1) - 1).clamp(min=0))
         x = table[inputs] * math.sqrt(items.shape[1]) if self.scale_inputs else table[inputs]
         x = self.drop(self.rep.contextualize(x, real) + pos) * real.unsqueeze(-1)
         mask = causal_mask(real).unsqueeze(1)

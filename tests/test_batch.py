@@ -23,3 +23,17 @@ def test_windows_cover_every_target_once_with_context(splits, stride):
             assert len(ctx) >= min(j, 50 - (stride or 50))      # and long enough
             seen.append(j)
     assert sorted(seen) == list(range(1, len(seq)))             # every target once
+
+
+def test_stride_one_with_empty_prefix_gives_exactly_the_coldstart_samples(splits):
+    split = splits["coldstart"]
+    prefix = split.info["prefix"]
+    users, inputs, targets = causal_windows(split, prefix, 1, empty_prefix=True)
+    rows, pos = np.nonzero(targets != PAD)
+    contexts = np.full((len(rows), prefix), PAD, np.int32)
+    for k, (r, p) in enumerate(zip(rows, pos)):  # the context of a target: its window up to it, left-padded
+        contexts[k, prefix - 1 - p:] = inputs[r, :p + 1]
+    windows = sorted(zip(users[rows].tolist(), targets[rows, pos].tolist(), map(tuple, contexts.tolist())))
+    s = split.train_samples
+    samples = sorted(zip(s.users.tolist(), s.targets.tolist(), map(tuple, s.inputs.tolist())))
+    assert windows == samples   # every (user, prefix -> next item) sample, the empty prefix included, once

@@ -4,10 +4,9 @@
     python base_models/DreamRec/Main.py --data ml-100k --setting longtail --method pte
     python base_models/DreamRec/Main.py --sampler ddim --ddim_steps 20     # faster evaluation
 
-coldstart trains on (prefix of <= 10 items -> next item) samples of training users, as
-SASRec does. longtail trains on windows over each user's training sequence (see
-pte.batch.causal_windows): the encoder is causal, so one pass gives the condition of every
-(prefix -> next item) position, and each position is one diffusion sample; BATCH_SIZE then
+Both settings train on causal windows over each training user's sequence, as SASRec does
+(pte.batch.causal_windows): the encoder is causal, so one pass gives the condition of every
+(prefix -> next item) position, and each position is one diffusion sample; BATCH_SIZE
 counts windows. Evaluation generates one embedding per row by reverse diffusion, batched
 over the rows, with noise from a generator seeded anew for every scored batch, so
 validation numbers are reproducible and every epoch is judged on the same noise.
@@ -34,6 +33,7 @@ LAYERS = 1              # the original: one block, one head
 HEADS = 1
 DROPOUT = 0.1
 MAX_LEN = 0             # 0: the setting's (coldstart 10, longtail 200)
+STRIDE = 0              # training windows end every STRIDE items (0: the setting's, coldstart 5, longtail MAX_LEN)
 TIMESTEPS = 200         # T of the DDPM
 BETA_SCHEDULE = "exp"   # exp (the original's default) | linear | cosine
 BETA_START = 1e-4       # linear schedule only
@@ -48,7 +48,7 @@ DDIM_STEPS = 20
 EPOCHS = 300
 PATIENCE = 5            # evaluations without a better validation score (validation plateaus early, noisily)
 EVAL_EVERY = 1
-BATCH_SIZE = 0          # 0: the setting's (coldstart 256 samples; longtail 32 windows, about 2,800 samples)
+BATCH_SIZE = 0          # 0: the setting's (coldstart 64 windows, about 320 samples; longtail 32, about 2,800)
 LR = 1e-3               # the original's 5e-3 is unstable with ID tables initialised at std 0.02
 WEIGHT_DECAY = 0.0
 FRACTION = 1.0          # < 1: evaluate on a random part of the rows (smoke runs)
@@ -68,15 +68,11 @@ device = pick_device(DEVICE)
 ds, split = load_data(DATA, SETTING, FRACTION)
 mode = eval_mode(SETTING, EVAL, split)
 max_len = MAX_LEN or split.info.get("prefix") or split.info["max_len"]
-batch_size = BATCH_SIZE or (256 if SETTING == "coldstart" else 32)
-if SETTING == "coldstart":
-    train_users = torch.as_tensor(split.train_samples.users, dtype=torch.long)
-    train_inputs = as_tensor(split.train_samples.inputs, ds.n_items)
-    train_targets = torch.as_tensor(split.train_samples.targets, dtype=torch.long)
-else:
-    users, inputs, targets = causal_windows(split, max_len)
-    train_users = torch.as_tensor(users, dtype=torch.long)
-    train_inputs, train_targets = as_tensor(inputs, ds.n_items), as_tensor(targets, ds.n_items)
+batch_size = BATCH_SIZE or (64 if SETTING == "coldstart" else 32)
+stride = STRIDE or (5 if SETTING == "coldstart" else max_len)
+users, inputs, targets = causal_windows(split, max_len, stride, empty_prefix=SETTING == "coldstart")
+train_users = torch.as_tensor(users, dtype=torch.long)
+train_inputs, train_targets = as_tensor(inputs, ds.n_items), as_tensor(targets, ds.n_items)
 
 # ---- model
 rep = reps.build(METHOD, reps.RepContext(ds, split, DIM, device, {"item_emb": ITEM_EMB, "user_emb": USER_EMB}))

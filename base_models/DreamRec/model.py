@@ -16,7 +16,7 @@ Deviations:
   (ID tables start at std 0.02). The rescaling is a single positive factor, so rankings are
   those of the raw table; a whitened table (iDreamRec) is left almost unchanged.
 - Sequences are left-padded (the last position holds the most recent item) and position
-  embeddings count back from it, as in this repository's SASRec.
+  embeddings count from the first real item, as in this repository's SASRec.
 - By default the diffusion target is detached ("target_grad" off): items learn through the
   history encoder only. Trained through the target too (the original), the MSE has a
   trivial minimiser, all targets alike, and on ml-100k it finds it within two epochs

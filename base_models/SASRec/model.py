@@ -3,8 +3,8 @@
 Deviations from the original: pre-LayerNorm blocks with PyTorch's fused attention, and a
 softmax (cross-entropy) loss over all items by default (RecBole's "CE"), which trains far
 faster per epoch than one sampled negative per position; "bce" gives the original loss.
-Sequences are left-padded, so the last position always holds the most recent item and
-position embeddings count back from it.
+Sequences are left-padded, so the last position always holds the most recent item;
+position embeddings count from the first real item, as the original's do.
 """
 from __future__ import annotations
 
