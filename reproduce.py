@@ -13,7 +13,9 @@ Stages, each the same script a user runs by hand (its log in outputs/<data>/logs
   3. inference  lora/inference_base_item.py (item profiles, shared) and inference_base_mask.py
                 (longtail user profiles; coldstart's evaluation users are cold and have none)
   4. align      llm/align.py per setting (contrastive alignment of the profile embeddings)
-  5. backbones  base_models/<Backbone>/Main.py --method M --setting S --seed N (JOBS at a time)
+  5. backbones  base_models/<Backbone>/Main.py --method M --setting S --seed N (JOBS at a time);
+                runs that read no profiles (every method but PtE) start right after stage 1, beside
+                stages 2-4, which then take one thread fewer; PtE's runs start after stage 4
   6. tables     results/<data>_<tag>_table{3,4}.{md,tex} and figures in img/
 A stage whose outputs are complete is skipped, so a killed run resumes where it stopped and
 a finished one reruns in seconds. Stage times are kept in outputs/<data>/reproduce_times.json.
@@ -131,8 +133,7 @@ run("prepare", ["data/prepare.py", "--data", DATA], done=False)
 from pte.data import load_dataset  # noqa: E402  (after prepare: the folder exists now)
 ds = load_dataset(DATA)
 
-# ---- 2. profile stage (LLM), on the interactions both settings train on
-print("2. profile stage (LLM)", flush=True)
+# ---- 2-4. the LLM side: profile stage, profile inference, alignment
 q = QUICK
 teacher = ["--n_users", "4", "--n_items", "4", "--max_new_tokens", "24"] if q else \
     ["--n_users", str(TEACHER_USERS), "--n_items", str(TEACHER_ITEMS)]
@@ -140,32 +141,41 @@ sft = ["--steps", "1", "--batch_size", "2"] if q else ["--steps", str(SFT_STEPS)
 grpo = ["--steps", "1", "--n_train_users", "2", "--n_eval_users", "2", "--batch_size", "2", "--num_generations", "2",
         "--grad_accum", "1", "--max_completion", "16"] if q else ["--steps", str(GRPO_STEPS)]
 common = ["--data", DATA, "--setting", "both"]
-run("teacher", ["llm/teacher.py", *common, *teacher],
-    done=all((out / "both" / "teacher" / f"{k}.jsonl").exists() for k in ("users", "items")) and
-    not list((out / "both" / "teacher").glob("*.partial*")))
-run("sft_base (a)", ["llm/lora/sft_base.py", *common, *sft], done=adapter_done("sft_base"))
-run("sft_base_mask (b)", ["llm/lora/sft_base_mask.py", *common, *sft], done=adapter_done("sft_base_mask"))
-run("sft_base_item (d)", ["llm/lora/sft_base_item.py", *common, *sft], done=adapter_done("sft_base_item"))
-run("rl_training (c, GRPO)", ["llm/lora/rlhf/rl_training.py", *common, *grpo], done=adapter_done("grpo"))
-
-# ---- 3. profiles and their embeddings
-print("3. profile inference", flush=True)
-# a profile the model fails to write twice gets the item/user text embedding, counted in the sidecar
-limit = ["--fallback", "text"] + (["--limit", "8"] if q else [])
-run("inference_base_item", ["llm/lora/inference_base_item.py", *common, *limit], done=emb("both", "item_profile").exists())
 item_emb = emb("both", "item_profile")
-if "longtail" in settings:
-    run("inference_base_mask (longtail)", ["llm/lora/inference_base_mask.py", "--data", DATA, "--setting", "longtail",
-                                           "--adapter", str(out / "both" / "adapters" / "grpo"), *limit],
-        done=emb("longtail", "user_profile").exists())
 
-# ---- 4. alignment
-print("4. alignment", flush=True)
-for s in settings:
-    user = ["--user_emb", str(emb("longtail", "user_profile"))] if s == "longtail" else ["--user_emb", "none"]
-    run(f"align ({s})", ["llm/align.py", "--data", DATA, "--setting", s, "--item_emb", str(item_emb), *user,
-                         *(["--epochs", "2"] if q else [])],
-        done=emb(s, "item_profile_aligned").exists())
+
+def llm(name: str, args: list[str], done: bool) -> None:
+    """An LLM stage: one thread while backbone runs that need no profiles share the machine, else all."""
+    run(name, args, done, threads=max(1, (os.cpu_count() or 1) - (JOBS - 1)) if free_jobs_left() else 0)
+
+
+def llm_stages() -> None:
+    say("2. profile stage (LLM), on the interactions both settings train on")
+    llm("teacher", ["llm/teacher.py", *common, *teacher],
+        done=all((out / "both" / "teacher" / f"{k}.jsonl").exists() for k in ("users", "items")) and
+        not list((out / "both" / "teacher").glob("*.partial*")))
+    llm("sft_base (a)", ["llm/lora/sft_base.py", *common, *sft], done=adapter_done("sft_base"))
+    llm("sft_base_mask (b)", ["llm/lora/sft_base_mask.py", *common, *sft], done=adapter_done("sft_base_mask"))
+    llm("sft_base_item (d)", ["llm/lora/sft_base_item.py", *common, *sft], done=adapter_done("sft_base_item"))
+    llm("rl_training (c, GRPO)", ["llm/lora/rlhf/rl_training.py", *common, *grpo], done=adapter_done("grpo"))
+
+    say("3. profile inference")
+    # a profile the model fails to write twice gets the item/user text embedding, counted in the sidecar
+    limit = ["--fallback", "text"] + (["--limit", "8"] if q else [])
+    llm("inference_base_item", ["llm/lora/inference_base_item.py", *common, *limit], done=item_emb.exists())
+    if "longtail" in settings:
+        llm("inference_base_mask (longtail)", ["llm/lora/inference_base_mask.py", "--data", DATA, "--setting",
+                                               "longtail", "--adapter", str(out / "both" / "adapters" / "grpo"),
+                                               *limit],
+            done=emb("longtail", "user_profile").exists())
+
+    say("4. alignment")
+    for s in settings:
+        user = ["--user_emb", str(emb("longtail", "user_profile"))] if s == "longtail" else ["--user_emb", "none"]
+        llm(f"align ({s})", ["llm/align.py", "--data", DATA, "--setting", s, "--item_emb", str(item_emb), *user,
+                             *(["--epochs", "2"] if q else [])],
+            done=emb(s, "item_profile_aligned").exists())
+
 
 # ---- 5. backbones x methods x settings x seeds
 from pte.reps import METHODS as REGISTRY  # noqa: E402
@@ -205,21 +215,51 @@ def backbone_args(setting: str, backbone: str, method: str, seed: int) -> list[s
 
 done_runs = {(r["setting"], r["backbone"], r["method"], r["seed"]) for r in load_results(DATA) if r.get("tag") == tag}
 jobs = [(s, b, m, seed) for s in settings for b in backbones for m in methods_of(s, b) for seed in seeds]
-print(f"5. backbones: {len(jobs)} runs ({sum(j in done_runs for j in jobs)} complete), {JOBS} at a time", flush=True)
+# runs that read no profiles start at once, beside the LLM side; PtE's runs wait for its embeddings
+free = [j for j in jobs if j[2] != "pte"]
+free_left = {j for j in free if j not in done_runs}
+llm_finished = threading.Event()
+llm_failure: list[str] = []
+
+
+def free_jobs_left() -> bool:
+    return bool(free_left)
+
+
+def run_llm() -> None:
+    try:
+        llm_stages()
+    except SystemExit as e:
+        llm_failure.append(str(e))
+        say(str(e))
+    finally:
+        llm_finished.set()
 
 
 def run_backbone(j: tuple) -> str | None:
     """One backbone run; a failure is reported after the others finish instead of stopping them."""
+    name = f"{j[1]} {j[0]} {j[2]} seed {j[3]}"
+    if j not in free:
+        llm_finished.wait()
+        if llm_failure:
+            return f"{name} (not run: the LLM side failed)"
     try:
-        run(f"{j[1]} {j[0]} {j[2]} seed {j[3]}", backbone_args(*j), done=j in done_runs, threads=1 if JOBS > 1 else 0)
+        run(name, backbone_args(*j), done=j in done_runs, threads=1 if JOBS > 1 else 0)
     except SystemExit as e:
         say(str(e).strip().splitlines()[-2])
-        return f"{j[1]} {j[0]} {j[2]} seed {j[3]}"
+        return name
+    finally:
+        free_left.discard(j)
     return None
 
 
+print(f"2-5. the LLM side, and {len(jobs)} backbone runs ({sum(j in done_runs for j in jobs)} complete), {JOBS} at a "
+      f"time: the {len(free)} that read no profiles run beside the LLM side", flush=True)
 with ThreadPoolExecutor(max(1, JOBS)) as pool:
-    failed = [f for f in pool.map(run_backbone, jobs) if f]
+    pool.submit(run_llm)
+    failed = [f for f in pool.map(run_backbone, free + [j for j in jobs if j not in free]) if f]
+if llm_failure:
+    raise SystemExit(llm_failure[0])
 
 # ---- 6. tables and figures (from results lines only)
 print("6. tables and figures", flush=True)

@@ -32,5 +32,5 @@ def test_quick_pipeline_runs_every_stage_then_resumes_as_a_no_op(ml100k_name):
 
     before = open(results).read()
     again = run_script(ROOT / "reproduce.py", "--quick", "true", timeout=120).stdout
-    assert "12 runs (12 complete)" in again and re.search(r"rl_training \(c, GRPO\)\s+complete, skipped", again)
+    assert "12 backbone runs (12 complete)" in again and re.search(r"rl_training \(c, GRPO\)\s+complete, skipped", again)
     assert open(results).read() == before
