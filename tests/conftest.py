@@ -23,6 +23,15 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
+def backbone_model(backbone: str):
+    """base_models/<backbone>/model.py as a module (loaded by path: every backbone's is named model.py)."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(f"{backbone.lower()}_model", ROOT / "base_models" / backbone / "model.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def run_script(script: str | Path, *args: str, cwd: Path | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
     """Run a repository script as a user would; fail with its output if it fails."""
     proc = subprocess.run([sys.executable, str(script), *args], cwd=cwd or ROOT, capture_output=True,

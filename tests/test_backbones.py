@@ -1,10 +1,13 @@
-"""1-epoch smoke runs of every backbone's Main.py on ml-100k, run as a user would."""
+"""1-epoch smoke runs of every backbone's Main.py on ml-100k, run as a user would, and BiasMF's loss."""
 import json
 
 import pytest
+import torch
+from torch import nn
 
+from pte.reps import Representation
 from pte.results import load_results
-from tests.conftest import ROOT, run_script
+from tests.conftest import ROOT, backbone_model, run_script
 
 QUICK = {"BiasMF": [], "SASRec": ["--max_len", "20", "--layers", "1"]}
 
@@ -45,3 +48,25 @@ def test_bad_option_lists_valid_keys(ml100k_name):
     assert "unknown option --epoch" in str(e.value) and "epochs" in str(e.value)
     with pytest.raises(AssertionError, match="needs stored negatives"):
         run_script(ROOT / "base_models" / "BiasMF" / "Main.py", "--setting", "coldstart", "--eval", "sampled")
+
+
+class ItemsOnly(Representation):
+    def __init__(self, n_items: int, dim: int):
+        super().__init__()
+        self.dim, self.items = dim, nn.Embedding(n_items, dim)
+
+    def item_table(self) -> torch.Tensor:
+        return self.items.weight
+
+
+def test_bpr_with_several_negatives_is_the_mean_of_single_negative_losses():
+    torch.manual_seed(0)
+    n_items = 20
+    model = backbone_model("BiasMF").BiasMF(ItemsOnly(n_items, 8), n_items, fold_in_history=True)
+    users = torch.arange(6)
+    inputs = torch.randint(n_items + 1, (6, 4))          # histories, n_items = padding
+    pos, neg = torch.randint(n_items, (6,)), torch.randint(n_items, (6, 3))
+    both = model.bpr_loss(users, inputs, pos, neg, reg=0.0)
+    one_by_one = torch.stack([model.bpr_loss(users, inputs, pos, neg[:, k:k + 1], reg=0.0) for k in range(3)])
+    assert torch.allclose(both, one_by_one.mean())
+    assert not torch.allclose(one_by_one[0], one_by_one[1])  # the negatives do matter

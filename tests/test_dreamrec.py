@@ -1,6 +1,5 @@
 """DreamRec: forward/reverse diffusion shapes, seeded determinism, classifier-free guidance,
 and 1-epoch smoke runs of its Main.py in both settings."""
-import importlib.util
 import json
 
 import pytest
@@ -9,20 +8,12 @@ from torch import nn
 
 from pte.reps import Representation
 from pte.results import load_results
-from tests.conftest import ROOT, run_script
+from tests.conftest import ROOT, backbone_model, run_script
 
 N_ITEMS, DIM, MAX_LEN, T = 30, 16, 6, 12
 
 
-def _load_model_module():
-    # by path: every backbone's network lives in a file named model.py
-    spec = importlib.util.spec_from_file_location("dreamrec_model", ROOT / "base_models" / "DreamRec" / "model.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-dreamrec = _load_model_module()
+dreamrec = backbone_model("DreamRec")
 
 
 class ToyRep(Representation):

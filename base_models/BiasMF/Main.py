@@ -30,6 +30,7 @@ EVAL_EVERY = 1
 BATCH_SIZE = 2048
 LR = 2e-3
 REG = 1e-5              # L2 on the batch's user and item vectors
+NEGATIVES = 1           # sampled negatives per positive; the BPR loss averages over them
 NEG_RETRIES = 3         # longtail: redraw negatives the user trained on, up to this many rounds
 FRACTION = 1.0          # < 1: evaluate on a random part of the rows (smoke runs)
 DEVICE = "auto"
@@ -63,10 +64,10 @@ log = wandb_run(WANDB, "pte-rec", config)
 
 
 def negatives(users: torch.Tensor) -> torch.Tensor:
-    """Uniform items; in longtail redrawn (a few rounds) where the user trained on them."""
-    neg = torch.randint(ds.n_items, users.shape)
+    """[B, NEGATIVES] uniform items; in longtail redrawn (a few rounds) where the user trained on them."""
+    neg = torch.randint(ds.n_items, (len(users), NEGATIVES))
     for _ in range(NEG_RETRIES if SETTING == "longtail" else 0):
-        keys = users * ds.n_items + neg
+        keys = users[:, None] * ds.n_items + neg
         hit = seen[torch.searchsorted(seen, keys).clamp(max=len(seen) - 1)] == keys
         if not hit.any():
             break

@@ -31,10 +31,11 @@ class BiasMF(nn.Module):
         return self.user_vectors(users, inputs, items) @ items.T + self.item_bias
 
     def bpr_loss(self, users, inputs, pos, neg, reg: float) -> torch.Tensor:
+        """BPR of each positive against its negatives, neg [B, K], averaged over the K."""
         items = self.rep.item_table()
         u, p, n = self.user_vectors(users, inputs, items), items[pos], items[neg]
-        margin = (u * (p - n)).sum(-1) + self.item_bias[pos] - self.item_bias[neg]
-        l2 = (u.pow(2).sum(-1) + p.pow(2).sum(-1) + n.pow(2).sum(-1)).mean()
+        margin = (u[:, None] * (p[:, None] - n)).sum(-1) + self.item_bias[pos][:, None] - self.item_bias[neg]
+        l2 = (u.pow(2).sum(-1) + p.pow(2).sum(-1) + n.pow(2).sum(-1).mean(-1)).mean()
         loss = -F.logsigmoid(margin).mean() + reg * l2
         aux = self.rep.aux_loss(Batch(users, inputs, u))
         return loss if aux is None else loss + aux
