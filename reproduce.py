@@ -146,7 +146,7 @@ item_emb = emb("both", "item_profile")
 
 def llm(name: str, args: list[str], done: bool) -> None:
     """An LLM stage: one thread while backbone runs that need no profiles share the machine, else all."""
-    run(name, args, done, threads=max(1, (os.cpu_count() or 1) - (JOBS - 1)) if free_jobs_left() else 0)
+    run(name, args, done, threads=max(1, (os.cpu_count() or 1) - (JOBS - 1)) if free_left else 0)
 
 
 def llm_stages() -> None:
@@ -222,16 +222,12 @@ llm_finished = threading.Event()
 llm_failure: list[str] = []
 
 
-def free_jobs_left() -> bool:
-    return bool(free_left)
-
-
 def run_llm() -> None:
     try:
         llm_stages()
     except SystemExit as e:
         llm_failure.append(str(e))
-        say(str(e))
+        say(str(e).strip().splitlines()[-2])
     finally:
         llm_finished.set()
 
