@@ -50,7 +50,7 @@ TEACHER_ITEMS = 64
 SFT_STEPS = 16
 GRPO_STEPS = 8
 # Backbone sizes for this run (each script's own defaults are the full-length ones)
-SASREC_LONGTAIL = "--max_len 50 --stride 25 --inner 256 --dropout 0.5 --batch_size 32 --epochs 60"
+SASREC_LONGTAIL = "--max_len 50 --stride 25 --inner 256 --dropout 0.5 --batch_size 32 --norm post --epochs 60"
 SASREC_COLDSTART = "--epochs 40 --patience 5"
 DREAMREC = "--epochs 30 --sampler ddim"
 BIASMF = ""

@@ -29,7 +29,7 @@ THREADS = 1          # torch threads per run (one is fastest for models this sma
 RUNS = {
     "BiasMF": ["--dim", "64"],
     "SASRec": ["--dim", "64", "--layers", "2", "--heads", "2", "--max_len", "50", "--loss", "ce",
-               "--dropout", "0.5", "--inner", "256", "--stride", "25", "--batch_size", "32"],
+               "--dropout", "0.5", "--inner", "256", "--stride", "25", "--batch_size", "32", "--norm", "post"],
 }
 config = apply_overrides(globals())
 ROOT = Path(__file__).resolve().parent.parent

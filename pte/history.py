@@ -24,6 +24,10 @@ class CausalHistory:
     embeddings), ``drop``, ``blocks`` (each called as block(x, mask)) and ``norm``."""
     scale_inputs = False   # True: item vectors times sqrt(d) before positions are added (SASRec)
 
+    def input_norm(self, x: torch.Tensor) -> torch.Tensor:
+        """Applied to item vectors + positions before dropout (SASRec's post-norm layout: a LayerNorm)."""
+        return x
+
     def encode(self, inputs: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         """[B, L, d] hidden states; inputs [B, L] are item ids left-padded with n_items."""
         inputs = inputs[:, -self.max_len:]
@@ -33,7 +37,7 @@ class CausalHistory:
         # training window sees the same positions as a history of that length does at evaluation
         pos = self.pos((real.long().cumsum(1) - 1).clamp(min=0))
         x = table[inputs] * math.sqrt(items.shape[1]) if self.scale_inputs else table[inputs]
-        x = self.drop(self.rep.contextualize(x, real) + pos) * real.unsqueeze(-1)
+        x = self.drop(self.input_norm(self.rep.contextualize(x, real) + pos)) * real.unsqueeze(-1)
         mask = causal_mask(real).unsqueeze(1)
         for block in self.blocks:
             x = block(x, mask) * real.unsqueeze(-1)

@@ -70,3 +70,21 @@ def test_bpr_with_several_negatives_is_the_mean_of_single_negative_losses():
     one_by_one = torch.stack([model.bpr_loss(users, inputs, pos, neg[:, k:k + 1], reg=0.0) for k in range(3)])
     assert torch.allclose(both, one_by_one.mean())
     assert not torch.allclose(one_by_one[0], one_by_one[1])  # the negatives do matter
+
+
+def test_sasrec_post_norm_layout_normalises_every_block_and_keeps_gradients():
+    torch.manual_seed(0)
+    n_items, dim = 30, 16
+    sasrec = backbone_model("SASRec")
+    post = sasrec.SASRec(ItemsOnly(n_items, dim), n_items, max_len=8, layers=2, heads=2, dropout=0.0, norm="post")
+    assert not post.scale_inputs and isinstance(post.norm, nn.Identity)
+    assert post.blocks[0].qkv.weight.std().item() < 0.03      # RecBole's N(0, 0.02), not PyTorch's default
+    inputs = torch.randint(n_items, (5, 8))
+    inputs[:, :3] = n_items                                     # left padding
+    states = post.encode(inputs, post.rep.item_table())[:, 3:]  # real positions end on a LayerNorm
+    assert torch.allclose(states.mean(-1), torch.zeros(5, 5), atol=1e-5)
+    assert torch.allclose(states.std(-1, unbiased=False), torch.ones(5, 5), atol=1e-3)
+    post.loss(None, inputs, torch.randint(n_items, (5,))).backward()
+    assert post.rep.items.weight.grad.abs().sum() > 0 and post.norm_in.weight.grad.abs().sum() > 0
+    pre = sasrec.SASRec(ItemsOnly(n_items, dim), n_items, max_len=8, layers=2, heads=2, dropout=0.0)
+    assert pre.scale_inputs and isinstance(pre.norm_in, nn.Identity)

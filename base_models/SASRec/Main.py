@@ -30,6 +30,7 @@ DIM = 64
 LAYERS = 2
 HEADS = 2
 DROPOUT = 0.2
+NORM = "pre"            # pre (pre-LayerNorm blocks) | post (RecBole's layout and N(0, 0.02) init, model.py)
 INNER = 0               # feed-forward width (0: DIM, the original's point-wise layer; RecBole uses 4 x DIM)
 MAX_LEN = 0             # 0: the setting's (coldstart 10, longtail 200)
 STRIDE = 0              # training windows end every STRIDE items (0: the setting's, coldstart 5, longtail MAX_LEN)
@@ -47,7 +48,7 @@ SAVE_ITEMS = ""         # path (.npy): write the trained item vectors (for figur
 WANDB = False
 TAG = ""                # a label stored with the results line (reproduce.py and bench/ find their runs by it)
 
-config = apply_overrides(globals(), choices={"SETTING": SETTINGS, "LOSS": ("ce", "bce")},
+config = apply_overrides(globals(), choices={"SETTING": SETTINGS, "LOSS": ("ce", "bce"), "NORM": ("pre", "post")},
                          extra=reps.method_namespaces())
 seed_everything(SEED)
 device = pick_device(DEVICE)
@@ -64,7 +65,7 @@ train_inputs, train_targets = as_tensor(inputs, ds.n_items), as_tensor(targets, 
 
 # ---- model
 rep = reps.build(METHOD, reps.RepContext(ds, split, DIM, device, {"item_emb": ITEM_EMB, "user_emb": USER_EMB}))
-model = SASRec(rep, ds.n_items, max_len, LAYERS, HEADS, DROPOUT, INNER).to(device)
+model = SASRec(rep, ds.n_items, max_len, LAYERS, HEADS, DROPOUT, INNER, NORM).to(device)
 optimizer = torch.optim.Adam(model.parameters(), lr=LR, weight_decay=WEIGHT_DECAY)
 log = wandb_run(WANDB, "pte-rec", config)
 
