@@ -234,7 +234,8 @@ def run_llm() -> None:
 
 def run_backbone(j: tuple) -> str | None:
     """One backbone run; a failure is reported after the others finish instead of stopping them."""
-    name = f"{j[1]} {j[0]} {j[2]} seed {j[3]}"
+    # an explicit tag (bench/bench_pte.py's variants) gets its own log file and stage time
+    name = f"{j[1]} {j[0]} {j[2]} seed {j[3]}" + (f" [{TAG}]" if TAG else "")
     if j not in free:
         llm_finished.wait()
         if llm_failure:
