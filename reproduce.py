@@ -34,6 +34,7 @@ from pathlib import Path
 
 from pte.config import apply_overrides
 from pte.paths import IMG, OUTPUTS, ROOT
+from pte.tables import paper_methods, table3, table4
 
 DATA = "ml-100k"
 SEEDS = 1                   # seeds per run: 2024, 2025, ...
@@ -57,15 +58,6 @@ BIASMF = ""
 METHOD_SIZES = "--llmesr_refresh 20"  # every run: LLM-ESR's neighbour states reused for 20 steps (pte/reps/llmesr.py)
 config = apply_overrides(globals())
 
-# the methods each table of the paper shows, per (setting, backbone)
-PAPER_METHODS = {
-    ("coldstart", "SASRec"): "base,morec,unisrec,whitenrec,rlmrec_con,rlmrec_gen,llminit,llmesr,alphafuse,pte",
-    ("coldstart", "DreamRec"): "base,idreamrec,alphafuse,pte",
-    ("coldstart", "BiasMF"): "base,pte",
-    ("longtail", "SASRec"): "base,llmesr,alphafuse,pte",
-    ("longtail", "DreamRec"): "base,pte",
-    ("longtail", "BiasMF"): "base,pte",
-}
 QUICK_METHODS = "base,pte"
 QUICK_BACKBONE = "--epochs 1 --fraction 0.05"
 tag = TAG or ("quick" if QUICK else "main")
@@ -186,7 +178,7 @@ def methods_of(setting: str, backbone: str) -> list[str]:
     if QUICK:
         return QUICK_METHODS.split(",")
     if METHODS == "paper":
-        return PAPER_METHODS.get((setting, backbone), "base,pte").split(",")
+        return paper_methods(setting, backbone)
     names = list(REGISTRY) if METHODS == "all" else METHODS.split(",")
     return [m for m in names if m != "idreamrec" or backbone == "DreamRec"]  # iDreamRec is a DreamRec method
 
@@ -261,18 +253,19 @@ if llm_failure:
 # ---- 6. tables and figures (from results lines only)
 print("6. tables and figures", flush=True)
 from pte.figures import popularity_groups  # noqa: E402
-from pte.tables import table3, table4  # noqa: E402
 
 rows = load_results(DATA)
+# the tables show the paper's layout plus whatever else this invocation ran
+shown = METHODS if METHODS in ("paper", "all") else f"paper,{METHODS}"
 written = []
 for latex in (False, True):
     ext = "tex" if latex else "md"
     t3 = results_path(DATA).with_name(f"{Path(DATA).name}_{tag}_table3.{ext}")
     t4 = results_path(DATA).with_name(f"{Path(DATA).name}_{tag}_table4.{ext}")
-    t3.write_text(table3(rows, tag, latex))
-    t4.write_text("\n".join(table4(rows, mode, tag=tag, latex=latex) for mode in ("sampled", "full")))
+    t3.write_text(table3(rows, tag, latex, shown))
+    t4.write_text("\n".join(table4(rows, mode, b, tag, latex, shown) for b in backbones for mode in ("sampled", "full")))
     written += [t3, t4]
-fig = popularity_groups(rows, IMG / f"{Path(DATA).name}_{tag}_popularity.png", tag)
+fig = popularity_groups(rows, IMG / f"{Path(DATA).name}_{tag}_popularity.png", tag, shown)
 views = {"ID (SASRec, base)": item_vectors_path("base"), "LLM (item text, MiniLM)": ds.root / "item_text.npy",
          "LLM profile (SmolLM2 -> MiniLM)": item_emb, "PtE (SASRec, pte)": item_vectors_path("pte")}
 fig2 = None
@@ -284,8 +277,9 @@ if all(p.exists() for p in views.values()):
     popularity = np.bincount(load_split(ds, "longtail").train_items, minlength=ds.n_items)
     fig2 = embedding_views({k: load_embeddings(p, ds, "item") for k, p in views.items()}, popularity,
                            IMG / f"{Path(DATA).name}_{tag}_embeddings.png")
-print(table3(rows, tag))
-print(table4(rows, "sampled", tag=tag))
+print(table3(rows, tag, methods=shown))
+for b in backbones:
+    print(table4(rows, "sampled", b, tag, methods=shown))
 print(f"done in {(time.perf_counter() - t_start) / 60:.1f} min (this invocation); "
       f"sum of stage times, all invocations (parallel runs counted one by one): {sum(times.values()) / 60:.1f} min")
 print("artifacts:")

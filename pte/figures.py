@@ -12,13 +12,13 @@ from pte.tables import BACKBONE_ORDER, METHOD_LABEL, _ordered, collect
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 
-def popularity_groups(rows: list[dict], path: Path, tag: str | None = None) -> Path | None:
-    """Bars of test NDCG@10 on tail- vs head-item targets, per method: one row of panels per
-    setting, one panel per backbone."""
+def popularity_groups(rows: list[dict], path: Path, tag: str | None = None, methods: str = "paper") -> Path | None:
+    """Bars of test NDCG@10 on tail- vs head-item targets, per method (selected as in
+    ``pte.tables.shown``): one row of panels per setting, one panel per backbone."""
     import matplotlib.pyplot as plt
     grid = []
     for setting, mode in (("coldstart", "full"), ("longtail", "sampled")):
-        data = collect(rows, setting, mode, tag)
+        data = collect(rows, setting, mode, tag, methods)
         panels = []
         for bb in [b for b in BACKBONE_ORDER if any(bb == b for bb, _ in data)]:
             methods = _ordered([m for b, m in data if b == bb])

@@ -42,6 +42,25 @@ TABLE3_COLS = (("N@10", "NDCG@10"), ("M@10", "MRR@10"), ("N@20", "NDCG@20"), ("M
 TABLE4_GROUPS = (("Overall", None), ("Tail Item", "tail_item"), ("Head Item", "head_item"),
                  ("Tail User", "tail_user"), ("Head User", "head_user"))
 TABLE4_COLS = (("R@10", "HR@10"), ("N@10", "NDCG@10"))
+# the methods each table of the paper shows, per (setting, backbone); "--methods all" shows every one run
+PAPER_METHODS = {
+    ("coldstart", "SASRec"): "base,morec,unisrec,whitenrec,rlmrec_con,rlmrec_gen,llminit,llmesr,alphafuse,pte",
+    ("coldstart", "DreamRec"): "base,idreamrec,alphafuse,pte",
+    ("coldstart", "BiasMF"): "base,pte",
+    ("longtail", "SASRec"): "base,llmesr,alphafuse,pte",
+    ("longtail", "DreamRec"): "base,pte",
+    ("longtail", "BiasMF"): "base,pte",
+}
+
+
+def paper_methods(setting: str, backbone: str) -> list[str]:
+    return PAPER_METHODS.get((setting, backbone), "base,pte").split(",")
+
+
+def shown(setting: str, backbone: str, method: str, methods: str = "paper") -> bool:
+    """Whether a table selecting ``methods`` ("paper", "all", or a list such as "paper,morec") shows a row."""
+    names = methods.split(",")
+    return "all" in names or method in names or ("paper" in names and method in paper_methods(setting, backbone))
 
 
 def _metrics(row: dict, mode: str) -> dict | None:
@@ -57,12 +76,14 @@ def _stat(values: list[float]) -> tuple[float, float]:
     return mean, std
 
 
-def collect(rows: list[dict], setting: str, mode: str, tag: str | None = None) -> dict:
-    """{(backbone, method): {column key: [values over seeds]}} for one setting and eval mode.
-    The latest row per (backbone, method, seed) wins, so a rerun replaces its earlier number."""
+def collect(rows: list[dict], setting: str, mode: str, tag: str | None = None, methods: str = "paper") -> dict:
+    """{(backbone, method): {column key: [values over seeds]}} for one setting and eval mode, the
+    methods selected as in ``shown``. The latest row per (backbone, method, seed) wins, so a rerun
+    replaces its earlier number."""
     latest = {}
     for r in rows:
-        if r["setting"] == setting and (tag is None or r.get("tag", "") == tag):
+        if r["setting"] == setting and (tag is None or r.get("tag", "") == tag) and \
+                shown(setting, r["backbone"], r["method"], methods):
             latest[(r["backbone"], r["method"], r["seed"])] = r
     out: dict = defaultdict(lambda: defaultdict(list))
     for (bb, method, _), r in latest.items():
@@ -125,9 +146,9 @@ def _fmt(cell, latex: bool) -> str:
     return [text, f"**{text}**", f"<u>{text}</u>"][mark]
 
 
-def table3(rows: list[dict], tag: str | None = None, latex: bool = False) -> str:
+def table3(rows: list[dict], tag: str | None = None, latex: bool = False, methods: str = "paper") -> str:
     """Coldstart: backbone x method x N@10/M@10/N@20/M@20 (full ranking over all items)."""
-    data = collect(rows, "coldstart", "full", tag)
+    data = collect(rows, "coldstart", "full", tag, methods)
     cols = [(None, key) for _, key in TABLE3_COLS]
     heads = [h for h, _ in TABLE3_COLS]
     backbones = [b for b in BACKBONE_ORDER if any(bb == b for bb, _ in data)]
@@ -139,9 +160,9 @@ def table3(rows: list[dict], tag: str | None = None, latex: bool = False) -> str
 
 
 def table4(rows: list[dict], mode: str = "sampled", backbone: str = "SASRec", tag: str | None = None,
-           latex: bool = False) -> str:
+           latex: bool = False, methods: str = "paper") -> str:
     """Longtail: method x (overall, tail/head item, tail/head user) x HR@10/NDCG@10."""
-    data = collect(rows, "longtail", mode, tag)
+    data = collect(rows, "longtail", mode, tag, methods)
     cols = [(g, key) for _, g in TABLE4_GROUPS for _, key in TABLE4_COLS]
     heads = [f"{gl} {h}" for gl, _ in TABLE4_GROUPS for h, _ in TABLE4_COLS]
     methods = _ordered([m for bb, m in data if bb == backbone])
@@ -175,16 +196,19 @@ def _render(caption: str, heads: list[str], blocks: list, latex: bool) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """python -m pte.tables --data ml-100k [--tag reproduce] : print Tables 3 and 4 from results/."""
+    """python -m pte.tables --data ml-100k [--tag main] [--methods paper|all|paper,morec]
+    [--backbones SASRec,DreamRec]: print Table 3, and Table 4 per backbone (default: each with longtail results)."""
     from pte.config import apply_overrides
     from pte.results import load_results
-    opts = {"DATA": "ml-100k", "TAG": "", "LATEX": False}
+    opts = {"DATA": "ml-100k", "TAG": "", "LATEX": False, "METHODS": "paper", "BACKBONES": ""}
     apply_overrides(opts, argv)
     rows = load_results(opts["DATA"])
     tag = opts["TAG"] or None
-    print(table3(rows, tag, opts["LATEX"]))
-    for mode in ("sampled", "full"):
-        print(table4(rows, mode, tag=tag, latex=opts["LATEX"]))
+    print(table3(rows, tag, opts["LATEX"], opts["METHODS"]))
+    longtail = {b for b, _ in collect(rows, "longtail", "sampled", tag, opts["METHODS"])}
+    for backbone in opts["BACKBONES"].split(",") if opts["BACKBONES"] else [b for b in BACKBONE_ORDER if b in longtail]:
+        for mode in ("sampled", "full"):
+            print(table4(rows, mode, backbone, tag, opts["LATEX"], opts["METHODS"]))
 
 
 if __name__ == "__main__":

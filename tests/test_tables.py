@@ -1,6 +1,6 @@
 """The paper's tables from results lines: mean ± std over seeds, best/second marks, Best Impr.,
 latest row per seed wins, and a seed count per row when rows average different numbers of seeds."""
-from pte.tables import table3
+from pte.tables import table3, table4
 
 
 def row(method: str, seed: int, ndcg: float, tag: str = "main") -> dict:
@@ -24,3 +24,15 @@ def test_table3_latest_row_per_seed_wins_and_mixed_seed_counts_are_labelled():
     text = table3(rows, "main")
     assert "| Base (2 seeds) | <u>0.1200 ± 0.0000</u> |" in text
     assert "| PtE (1 seed) | **0.3000** |" in text
+
+
+def test_tables_show_the_papers_methods_unless_asked_for_all():
+    rows = [row("base", 1, 0.10), row("morec", 1, 0.20)]
+    for r in rows:
+        r["setting"] = "longtail"
+        r["eval"] = "sampled"
+        r["test"] = {"HR@10": 0.5, "NDCG@10": r["test"]["NDCG@10"]}
+    paper, every = table4(rows, tag="main"), table4(rows, tag="main", methods="all")
+    assert "| Base |" in paper and "MoRec" not in paper            # the paper's longtail SASRec has no MoRec
+    assert "| MoRec | **0.5000** | **0.2000** |" in every
+    assert "MoRec" in table4(rows, tag="main", methods="paper,morec")
