@@ -36,10 +36,11 @@ def test_main_one_epoch(ml100k_name, backbone, setting, tmp_path):
     assert len(set(lines[0]["topk"])) == 50
 
 
-def test_runs_from_repository_root(ml100k_name):
+def test_runs_from_repository_root_with_the_softmax_loss(ml100k_name):
     out = run_script(ROOT / "base_models" / "BiasMF" / "Main.py", "--data", ml100k_name, "--epochs", "1",
-                     "--fraction", "0.05", "--eval", "full")
+                     "--fraction", "0.05", "--eval", "full", "--loss", "softmax", "--negatives", "64")
     assert "valid [full (selects)]" in out.stdout
+    assert load_results(ml100k_name)[-1]["config"]["loss"] == "softmax"
 
 
 def test_bad_option_lists_valid_keys(ml100k_name):
@@ -70,6 +71,22 @@ def test_bpr_with_several_negatives_is_the_mean_of_single_negative_losses():
     one_by_one = torch.stack([model.bpr_loss(users, inputs, pos, neg[:, k:k + 1], reg=0.0) for k in range(3)])
     assert torch.allclose(both, one_by_one.mean())
     assert not torch.allclose(one_by_one[0], one_by_one[1])  # the negatives do matter
+
+
+def test_softmax_loss_over_every_item_or_shared_candidates_without_the_positive():
+    torch.manual_seed(0)
+    n_items = 20
+    model = backbone_model("BiasMF").BiasMF(ItemsOnly(n_items, 8), n_items, fold_in_history=True)
+    with torch.no_grad():
+        model.item_bias.normal_()
+    users, inputs, pos = torch.arange(6), torch.randint(n_items + 1, (6, 4)), torch.randint(n_items, (6,))
+    full = model.softmax_loss(users, inputs, pos, reg=0.0)
+    assert torch.allclose(full, nn.functional.cross_entropy(model.score(users, inputs), pos))
+    # every item as a shared candidate: each row's own positive is masked there and scored once
+    assert torch.allclose(model.softmax_loss(users, inputs, pos, 0.0, torch.randperm(n_items)), full)
+    few = torch.tensor([int(pos[0]), (int(pos[0]) + 1) % n_items])   # the positive, one other item
+    expect = -torch.log_softmax(model.score(users, inputs)[0, few], 0)[0]
+    assert torch.allclose(model.softmax_loss(users[:1], inputs[:1], pos[:1], 0.0, few), expect)
 
 
 def test_sasrec_post_norm_layout_normalises_every_block_and_keeps_gradients():

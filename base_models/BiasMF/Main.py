@@ -29,8 +29,11 @@ PATIENCE = 20           # epochs without a better validation score before stoppi
 EVAL_EVERY = 1
 BATCH_SIZE = 2048
 LR = 2e-3
+LOSS = "bpr"            # bpr | softmax (cross-entropy against NEGATIVES items shared by the batch; more
+                        # accurate on validation, ~2x slower per epoch at 256, see README "Backbones")
 REG = 1e-5              # L2 on the batch's user and item vectors
-NEGATIVES = 1           # sampled negatives per positive; the BPR loss averages over them
+NEGATIVES = 1           # bpr: sampled negatives per positive, loss averaged over them; softmax: shared
+                        # candidates per batch (>= the item count: every item)
 NEG_RETRIES = 3         # longtail: redraw negatives the user trained on, up to this many rounds
 FRACTION = 1.0          # < 1: evaluate on a random part of the rows (smoke runs)
 DEVICE = "auto"
@@ -39,7 +42,8 @@ SAVE_ITEMS = ""         # path (.npy): write the trained item vectors (for figur
 WANDB = False
 TAG = ""                # a label stored with the results line (reproduce.py and bench/ find their runs by it)
 
-config = apply_overrides(globals(), choices={"SETTING": SETTINGS}, extra=reps.method_namespaces())
+config = apply_overrides(globals(), choices={"SETTING": SETTINGS, "LOSS": ("bpr", "softmax")},
+                         extra=reps.method_namespaces())
 seed_everything(SEED)
 device = pick_device(DEVICE)
 
@@ -75,10 +79,16 @@ def negatives(users: torch.Tensor) -> torch.Tensor:
     return neg
 
 
+def loss(idx: torch.Tensor) -> torch.Tensor:
+    users, inputs, pos = train_users[idx].to(device), train_inputs[idx].to(device), train_pos[idx].to(device)
+    if LOSS == "softmax":
+        shared = torch.randperm(ds.n_items, device=device)[:NEGATIVES] if NEGATIVES < ds.n_items else None
+        return model.softmax_loss(users, inputs, pos, REG, shared)
+    return model.bpr_loss(users, inputs, pos, negatives(train_users[idx]).to(device), REG)
+
+
 def train_epoch(epoch: int) -> float:
-    return descend(optimizer, (model.bpr_loss(train_users[idx].to(device), train_inputs[idx].to(device),
-                                              train_pos[idx].to(device), negatives(train_users[idx]).to(device), REG)
-                               for idx in batches(len(train_pos), BATCH_SIZE)))
+    return descend(optimizer, (loss(idx) for idx in batches(len(train_pos), BATCH_SIZE)))
 
 
 def score(rows) -> torch.Tensor:

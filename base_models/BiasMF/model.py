@@ -1,4 +1,4 @@
-"""BiasMF: user · item + item bias, trained with BPR.
+"""BiasMF: user · item + item bias, trained with BPR (or a softmax over every item).
 
 Users the model has never seen (coldstart) are folded in from their history: the user
 vector is a learned linear map of the mean of their prefix items' vectors.
@@ -29,6 +29,22 @@ class BiasMF(nn.Module):
     def score(self, users: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
         items = self.rep.item_table()
         return self.user_vectors(users, inputs, items) @ items.T + self.item_bias
+
+    def softmax_loss(self, users, inputs, pos, reg: float, candidates: torch.Tensor | None = None) -> torch.Tensor:
+        """Cross-entropy of each positive against every item, or against ``candidates`` (items shared by
+        the batch's rows; a row's own positive among them is masked out)."""
+        items = self.rep.item_table()
+        u = self.user_vectors(users, inputs, items)
+        if candidates is None:
+            loss = F.cross_entropy(u @ items.T + self.item_bias, pos)
+        else:
+            others = (u @ items[candidates].T + self.item_bias[candidates]).masked_fill(
+                candidates[None] == pos[:, None], float("-inf"))
+            own = (u * items[pos]).sum(-1, keepdim=True) + self.item_bias[pos][:, None]
+            loss = F.cross_entropy(torch.cat([own, others], 1), torch.zeros_like(pos))
+        loss = loss + reg * (u.pow(2).sum(-1) + items[pos].pow(2).sum(-1)).mean()
+        aux = self.rep.aux_loss(Batch(users, inputs, u))
+        return loss if aux is None else loss + aux
 
     def bpr_loss(self, users, inputs, pos, neg, reg: float) -> torch.Tensor:
         """BPR of each positive against its negatives, neg [B, K], averaged over the K."""
