@@ -21,9 +21,9 @@ def popularity_groups(rows: list[dict], path: Path, tag: str | None = None, meth
         data = collect(rows, setting, mode, tag, methods)
         panels = []
         for bb in [b for b in BACKBONE_ORDER if any(bb == b for bb, _ in data)]:
-            methods = _ordered([m for b, m in data if b == bb])
-            if data[(bb, methods[0])].get(("tail_item", "NDCG@10")):
-                panels.append((setting, mode, bb, methods, data))
+            names = _ordered([m for b, m in data if b == bb])
+            if data[(bb, names[0])].get(("tail_item", "NDCG@10")):
+                panels.append((setting, mode, bb, names, data))
         if panels:
             grid.append(panels)
     if not grid:
@@ -34,12 +34,12 @@ def popularity_groups(rows: list[dict], path: Path, tag: str | None = None, meth
     for r, panels in enumerate(grid):
         for ax in axes[r][len(panels):]:
             ax.set_visible(False)
-        for ax, (setting, mode, bb, methods, data) in zip(axes[r], panels):
-            x = np.arange(len(methods))
+        for ax, (setting, mode, bb, names, data) in zip(axes[r], panels):
+            x = np.arange(len(names))
             for k, (g, label) in enumerate((("tail_item", "tail items"), ("head_item", "head items"))):
-                vals = [np.mean(data[(bb, m)].get((g, "NDCG@10"), [np.nan])) for m in methods]
+                vals = [np.mean(data[(bb, m)].get((g, "NDCG@10"), [np.nan])) for m in names]
                 ax.bar(x + (k - 0.5) * 0.38, vals, 0.38, label=label, color=("C0", "C1")[k])
-            ax.set_xticks(x, [METHOD_LABEL.get(m, m) for m in methods], rotation=45, ha="right", fontsize=8)
+            ax.set_xticks(x, [METHOD_LABEL.get(m, m) for m in names], rotation=45, ha="right", fontsize=8)
             ax.set_title(f"{bb}, {setting} ({mode} ranking)", fontsize=9)
             ax.set_ylabel("test NDCG@10", fontsize=8)
     handles, labels = axes[0][0].get_legend_handles_labels()
