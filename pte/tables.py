@@ -42,10 +42,12 @@ TABLE3_COLS = (("N@10", "NDCG@10"), ("M@10", "MRR@10"), ("N@20", "NDCG@20"), ("M
 TABLE4_GROUPS = (("Overall", None), ("Tail Item", "tail_item"), ("Head Item", "head_item"),
                  ("Tail User", "tail_user"), ("Head User", "head_user"))
 TABLE4_COLS = (("R@10", "HR@10"), ("N@10", "NDCG@10"))
-# the methods each table of the paper shows, per (setting, backbone); "--methods all" shows every one run
+# the methods each table of the paper shows, per (setting, backbone); "--methods all" shows every one run.
+# The paper's DreamRec block has one "RLMRec" row without saying which variant: both are shown.
 PAPER_METHODS = {
     ("coldstart", "SASRec"): "base,morec,unisrec,whitenrec,rlmrec_con,rlmrec_gen,llminit,llmesr,alphafuse,pte",
-    ("coldstart", "DreamRec"): "base,idreamrec,alphafuse,pte",
+    ("coldstart", "DreamRec"): "base,idreamrec,morec,unisrec,whitenrec,rlmrec_con,rlmrec_gen,llminit,llmesr,"
+                               "alphafuse,pte",
     ("coldstart", "BiasMF"): "base,pte",
     ("longtail", "SASRec"): "base,llmesr,alphafuse,pte",
     ("longtail", "DreamRec"): "base,pte",
