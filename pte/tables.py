@@ -167,12 +167,12 @@ def table4(rows: list[dict], mode: str = "sampled", backbone: str = "SASRec", ta
     data = collect(rows, "longtail", mode, tag, methods)
     cols = [(g, key) for _, g in TABLE4_GROUPS for _, key in TABLE4_COLS]
     heads = [f"{gl} {h}" for gl, _ in TABLE4_GROUPS for h, _ in TABLE4_COLS]
-    methods = _ordered([m for bb, m in data if bb == backbone])
+    names = _ordered([m for bb, m in data if bb == backbone])
     how = "100 stored negatives per user (R@10 = HR@10 over 101 candidates)" if mode == "sampled" else \
         "full ranking over all items, the user's earlier items masked"
     caption = (f"Table 4 (longtail, {backbone}; {how}; test at the epoch with the best validation NDCG@10; "
                f"mean ± std over seeds). Best in bold, second underlined.")
-    blocks = [(backbone, _block({m: data[(backbone, m)] for m in methods}, methods, cols))] if methods else []
+    blocks = [(backbone, _block({m: data[(backbone, m)] for m in names}, names, cols))] if names else []
     return _render(caption, ["Backbone", "Method", *heads], blocks, latex)
 
 

@@ -1,4 +1,4 @@
-"""BiasMF: user · item + item bias, trained with BPR (or a softmax over every item).
+"""BiasMF: user · item + item bias, trained with BPR (or a softmax over all or sampled items).
 
 Users the model has never seen (coldstart) are folded in from their history: the user
 vector is a learned linear map of the mean of their prefix items' vectors.
