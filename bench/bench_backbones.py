@@ -1,7 +1,7 @@
 """Foundation benchmark: BiasMF and SASRec on ml-100k, chronological leave-one-out, full ranking.
 
     python bench/bench_backbones.py                 # 3 seeds each (~15 min on 2 idle cores)
-    python bench/bench_backbones.py --seeds 1
+    python bench/bench_backbones.py --seeds 1 --only "BiasMF (BPR),BiasMF (softmax)"
 
 Reference (RecBole 1.2.1, identical split, measured for issue 2): BPR 64-d test NDCG@10
 0.062 / 0.071; SASRec 64-d, 2 layers, 2 heads, max length 50, CE: 0.114 / 0.109 / 0.107,
@@ -26,19 +26,24 @@ from pte.config import apply_overrides
 SEEDS = 3
 DATA = "ml-100k"
 THREADS = 1          # torch threads per run (one is fastest for models this small on 2 cores)
-RUNS = {
-    "BiasMF": ["--dim", "64"],
-    "SASRec": ["--dim", "64", "--layers", "2", "--heads", "2", "--max_len", "50", "--loss", "ce",
-               "--dropout", "0.5", "--inner", "256", "--stride", "25", "--batch_size", "32", "--norm", "post"],
+RUNS = {             # name: (backbone, its options)
+    "BiasMF (BPR)": ("BiasMF", ["--dim", "64"]),
+    # lr and L2 chosen on validation, see README "Benchmarks"
+    "BiasMF (softmax)": ("BiasMF", ["--dim", "64", "--loss", "softmax", "--lr", "1e-2", "--reg", "5e-2"]),
+    "SASRec": ("SASRec", ["--dim", "64", "--layers", "2", "--heads", "2", "--max_len", "50", "--loss", "ce",
+                          "--dropout", "0.5", "--inner", "256", "--stride", "25", "--batch_size", "32",
+                          "--norm", "post"]),
 }
+ONLY = ""            # comma-separated names from RUNS to run (""= all), e.g. --only "BiasMF (softmax)"
 config = apply_overrides(globals())
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run(backbone: str, seed: int, out: Path) -> dict:
+def run(name: str, seed: int, out: Path) -> dict:
+    backbone, options = RUNS[name]
     env = {**os.environ, "PTE_RESULTS": str(out), "OMP_NUM_THREADS": str(THREADS)}
     cmd = [sys.executable, str(ROOT / "base_models" / backbone / "Main.py"), "--data", DATA, "--setting", "longtail",
-           "--eval", "full", "--seed", str(seed), "--tag", "bench", *RUNS[backbone]]
+           "--eval", "full", "--seed", str(seed), "--tag", "bench", *options]
     t0 = time.perf_counter()
     subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wall = time.perf_counter() - t0
@@ -72,12 +77,16 @@ def mean_std(xs: list[float]) -> str:
     return f"{np.mean(xs):.4f} ± {np.std(xs, ddof=1) if len(xs) > 1 else 0:.4f}"
 
 
+names = [n.strip() for n in ONLY.split(",")] if ONLY else list(RUNS)
+if set(names) - set(RUNS):
+    raise SystemExit(f"--only: unknown run(s) {sorted(set(names) - set(RUNS))}; choose from {list(RUNS)}")
+
 with tempfile.TemporaryDirectory() as tmp:
     print(f"full-ranking evaluation of {DATA}'s 943 test users (both modes, groups): "
           f"{full_ranking_ms():.1f} ms (median of 20)")
-    for backbone in RUNS:
-        res = [run(backbone, seed, Path(tmp)) for seed in range(SEEDS)]
-        print(f"{backbone}: test NDCG@10 {mean_std([r['ndcg'] for r in res])}, HR@10 {mean_std([r['hr'] for r in res])} "
+    for name in names:
+        res = [run(name, seed, Path(tmp)) for seed in range(SEEDS)]
+        print(f"{name}: test NDCG@10 {mean_std([r['ndcg'] for r in res])}, HR@10 {mean_std([r['hr'] for r in res])} "
               f"over seeds {list(range(SEEDS))}; {np.mean([r['epoch_s'] for r in res]):.3f} s/epoch; "
               f"wall {np.mean([r['wall'] for r in res]) / 60:.1f} min per run; best epochs {[r['best'] for r in res]}")
         for seed, r in enumerate(res):

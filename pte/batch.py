@@ -22,6 +22,18 @@ def batches(n: int, batch_size: int, generator: torch.Generator | None = None) -
         yield perm[start:start + batch_size]
 
 
+def grouped_batches(groups: torch.Tensor, batch_size: int,
+                    generator: torch.Generator | None = None) -> Iterator[torch.Tensor]:
+    """Shuffled index batches covering every row once, a group's rows (e.g. a user's interactions)
+    always in the same batch: groups in random order, cut into batches of ~batch_size rows at
+    group boundaries (a group larger than batch_size makes a batch of its own)."""
+    order = torch.argsort(torch.randperm(int(groups.max()) + 1, generator=generator)[groups], stable=True)
+    _, sizes = torch.unique_consecutive(groups[order], return_counts=True)
+    first = torch.cumsum(sizes, 0) - sizes                # position of each group's first row
+    _, per_batch = torch.unique_consecutive(torch.repeat_interleave(first // batch_size, sizes), return_counts=True)
+    yield from torch.split(order, per_batch.tolist())
+
+
 def causal_windows(split: Split, max_len: int, stride: int = 0,
                    empty_prefix: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Training windows over every user's training sequence, for next-item prediction at every position.

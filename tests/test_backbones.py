@@ -36,9 +36,10 @@ def test_main_one_epoch(ml100k_name, backbone, setting, tmp_path):
     assert len(set(lines[0]["topk"])) == 50
 
 
-def test_runs_from_repository_root_with_the_softmax_loss(ml100k_name):
+@pytest.mark.parametrize("negatives", ["0", "64"])  # every item (batches grouped by user), or 64 shared
+def test_runs_from_repository_root_with_the_softmax_loss(ml100k_name, negatives):
     out = run_script(ROOT / "base_models" / "BiasMF" / "Main.py", "--data", ml100k_name, "--epochs", "1",
-                     "--fraction", "0.05", "--eval", "full", "--loss", "softmax", "--negatives", "64")
+                     "--fraction", "0.05", "--eval", "full", "--loss", "softmax", "--negatives", negatives)
     assert "valid [full (selects)]" in out.stdout
     assert load_results(ml100k_name)[-1]["config"]["loss"] == "softmax"
 
@@ -87,6 +88,27 @@ def test_softmax_loss_over_every_item_or_shared_candidates_without_the_positive(
     few = torch.tensor([int(pos[0]), (int(pos[0]) + 1) % n_items])   # the positive, one other item
     expect = -torch.log_softmax(model.score(users, inputs)[0, few], 0)[0]
     assert torch.allclose(model.softmax_loss(users[:1], inputs[:1], pos[:1], 0.0, few), expect)
+
+
+class ItemsAndUsers(ItemsOnly):
+    def __init__(self, n_users: int, n_items: int, dim: int):
+        super().__init__(n_items, dim)
+        self.users = nn.Embedding(n_users, dim)
+
+    def user_vectors(self, users: torch.Tensor) -> torch.Tensor:
+        return self.users(users)
+
+
+def test_full_softmax_scores_each_known_user_once_with_the_same_loss():
+    torch.manual_seed(0)
+    n_items = 20
+    model = backbone_model("BiasMF").BiasMF(ItemsAndUsers(5, n_items, 8), n_items, fold_in_history=False)
+    with torch.no_grad():
+        model.item_bias.normal_()
+    users, pos = torch.tensor([3, 1, 3, 3, 0, 1]), torch.randint(n_items, (6,))  # users repeat, as grouped
+    inputs = torch.full((6, 1), n_items)
+    expect = nn.functional.cross_entropy(model.score(users, inputs), pos)
+    assert torch.allclose(model.softmax_loss(users, inputs, pos, reg=0.0), expect)
 
 
 def test_sasrec_post_norm_layout_normalises_every_block_and_keeps_gradients():

@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
+import torch
 
-from pte.batch import causal_windows
+from pte.batch import causal_windows, grouped_batches
 from pte.splits import PAD
 
 
@@ -37,3 +38,15 @@ def test_stride_one_with_empty_prefix_gives_exactly_the_coldstart_samples(splits
     s = split.train_samples
     samples = sorted(zip(s.users.tolist(), s.targets.tolist(), map(tuple, s.inputs.tolist())))
     assert windows == samples   # every (user, prefix -> next item) sample, the empty prefix included, once
+
+
+def test_grouped_batches_cover_every_row_once_and_keep_each_group_together():
+    groups = torch.tensor([3, 0, 3, 1, 1, 1, 2, 0, 3, 4, 4, 4, 4, 4, 4, 4])  # group 4 > batch_size
+    out = list(grouped_batches(groups, 4, torch.Generator().manual_seed(0)))
+    assert sorted(torch.cat(out).tolist()) == list(range(len(groups)))
+    owner = {int(g): k for k, b in enumerate(out) for g in groups[b]}
+    assert all(owner[int(g)] == k for k, b in enumerate(out) for g in groups[b])  # no group split
+    assert len(out) > 1 and all(len(b) < 4 + 7 for b in out)  # a batch overshoots by less than a group
+    orders = {tuple(torch.cat(list(grouped_batches(groups, 4, torch.Generator().manual_seed(s)))).tolist())
+              for s in range(5)}
+    assert len(orders) > 1  # shuffled

@@ -11,7 +11,7 @@ import torch
 from model import BiasMF
 
 from pte import reps
-from pte.batch import as_tensor, batches
+from pte.batch import as_tensor, batches, grouped_batches
 from pte.config import apply_overrides
 from pte.experiment import descend, eval_mode, finish, fit, load_data, pick_device, seed_everything, wandb_run
 from pte.splits import SETTINGS
@@ -29,11 +29,12 @@ PATIENCE = 20           # epochs without a better validation score before stoppi
 EVAL_EVERY = 1
 BATCH_SIZE = 2048
 LR = 2e-3
-LOSS = "bpr"            # bpr | softmax (cross-entropy against NEGATIVES items shared by the batch; more
-                        # accurate on validation, ~2x slower per epoch at 256, see README "Backbones")
+LOSS = "bpr"            # bpr (the paper's) | softmax: cross-entropy against every item (or NEGATIVES
+                        # items shared by the batch); with --lr 1e-2 --reg 5e-2 the better one on
+                        # validation, see README "Benchmarks"
 REG = 1e-5              # L2 on the batch's user and item vectors
-NEGATIVES = 1           # bpr: sampled negatives per positive, loss averaged over them; softmax: shared
-                        # candidates per batch (>= the item count: every item)
+NEGATIVES = 0           # bpr: sampled negatives per positive, loss averaged over them (0 = 1);
+                        # softmax: candidates shared by the batch (0 or >= the item count: every item)
 NEG_RETRIES = 3         # longtail: redraw negatives the user trained on, up to this many rounds
 FRACTION = 1.0          # < 1: evaluate on a random part of the rows (smoke runs)
 DEVICE = "auto"
@@ -50,6 +51,10 @@ device = pick_device(DEVICE)
 # ---- data
 ds, split = load_data(DATA, SETTING, FRACTION)
 mode = eval_mode(SETTING, EVAL, split)
+if NEGATIVES < 0:
+    raise SystemExit(f"--negatives {NEGATIVES}: must be >= 0 (0 = the loss's default)")
+n_negatives = NEGATIVES or (1 if LOSS == "bpr" else ds.n_items)
+full_softmax = LOSS == "softmax" and n_negatives >= ds.n_items
 if SETTING == "coldstart":  # (prefix -> next item) samples of training users
     train_users = torch.as_tensor(split.train_samples.users, dtype=torch.long)
     train_inputs = as_tensor(split.train_samples.inputs, ds.n_items)
@@ -68,8 +73,8 @@ log = wandb_run(WANDB, "pte-rec", config)
 
 
 def negatives(users: torch.Tensor) -> torch.Tensor:
-    """[B, NEGATIVES] uniform items; in longtail redrawn (a few rounds) where the user trained on them."""
-    neg = torch.randint(ds.n_items, (len(users), NEGATIVES))
+    """[B, n_negatives] uniform items; in longtail redrawn (a few rounds) where the user trained on them."""
+    neg = torch.randint(ds.n_items, (len(users), n_negatives))
     for _ in range(NEG_RETRIES if SETTING == "longtail" else 0):
         keys = users[:, None] * ds.n_items + neg
         hit = seen[torch.searchsorted(seen, keys).clamp(max=len(seen) - 1)] == keys
@@ -82,13 +87,21 @@ def negatives(users: torch.Tensor) -> torch.Tensor:
 def loss(idx: torch.Tensor) -> torch.Tensor:
     users, inputs, pos = train_users[idx].to(device), train_inputs[idx].to(device), train_pos[idx].to(device)
     if LOSS == "softmax":
-        shared = torch.randperm(ds.n_items, device=device)[:NEGATIVES] if NEGATIVES < ds.n_items else None
+        shared = None if full_softmax else torch.randperm(ds.n_items, device=device)[:n_negatives]
         return model.softmax_loss(users, inputs, pos, REG, shared)
     return model.bpr_loss(users, inputs, pos, negatives(train_users[idx]).to(device), REG)
 
 
+def train_batches():
+    """Shuffled batches; for the full softmax in longtail, a user's interactions share a batch so
+    their score row is computed once (same loss per epoch, ~100x less scoring)."""
+    if full_softmax and SETTING == "longtail":
+        return grouped_batches(train_users, BATCH_SIZE)
+    return batches(len(train_pos), BATCH_SIZE)
+
+
 def train_epoch(epoch: int) -> float:
-    return descend(optimizer, (loss(idx) for idx in batches(len(train_pos), BATCH_SIZE)))
+    return descend(optimizer, (loss(idx) for idx in train_batches()))
 
 
 def score(rows) -> torch.Tensor:

@@ -35,7 +35,13 @@ class BiasMF(nn.Module):
         the batch's rows; a row's own positive among them is masked out)."""
         items = self.rep.item_table()
         u = self.user_vectors(users, inputs, items)
-        if candidates is None:
+        if candidates is None and not self.fold_in:
+            # a user's score row is computed once, however many of their interactions the batch
+            # holds: with batches grouped by user (longtail) that is ~100x fewer rows to score
+            known, row = torch.unique(users, return_inverse=True)
+            logits = self.rep.user_vectors(known) @ items.T + self.item_bias
+            loss = (torch.logsumexp(logits, 1)[row] - logits[row, pos]).mean()
+        elif candidates is None:
             loss = F.cross_entropy(u @ items.T + self.item_bias, pos)
         else:
             others = (u @ items[candidates].T + self.item_bias[candidates]).masked_fill(
