@@ -34,20 +34,22 @@ class BiasMF(nn.Module):
         """Cross-entropy of each positive against every item, or against ``candidates`` (items shared by
         the batch's rows; a row's own positive among them is masked out)."""
         items = self.rep.item_table()
-        u = self.user_vectors(users, inputs, items)
         if candidates is None and not self.fold_in:
             # a user's score row is computed once, however many of their interactions the batch
             # holds: with batches grouped by user (longtail) that is ~100x fewer rows to score
             known, row = torch.unique(users, return_inverse=True)
-            logits = self.rep.user_vectors(known) @ items.T + self.item_bias
-            loss = (torch.logsumexp(logits, 1)[row] - logits[row, pos]).mean()
-        elif candidates is None:
-            loss = F.cross_entropy(u @ items.T + self.item_bias, pos)
+            known_u = self.rep.user_vectors(known)
+            logits = known_u @ items.T + self.item_bias
+            loss, u = (torch.logsumexp(logits, 1)[row] - logits[row, pos]).mean(), known_u[row]
         else:
-            others = (u @ items[candidates].T + self.item_bias[candidates]).masked_fill(
-                candidates[None] == pos[:, None], float("-inf"))
-            own = (u * items[pos]).sum(-1, keepdim=True) + self.item_bias[pos][:, None]
-            loss = F.cross_entropy(torch.cat([own, others], 1), torch.zeros_like(pos))
+            u = self.user_vectors(users, inputs, items)
+            if candidates is None:
+                loss = F.cross_entropy(u @ items.T + self.item_bias, pos)
+            else:
+                others = (u @ items[candidates].T + self.item_bias[candidates]).masked_fill(
+                    candidates[None] == pos[:, None], float("-inf"))
+                own = (u * items[pos]).sum(-1, keepdim=True) + self.item_bias[pos][:, None]
+                loss = F.cross_entropy(torch.cat([own, others], 1), torch.zeros_like(pos))
         loss = loss + reg * (u.pow(2).sum(-1) + items[pos].pow(2).sum(-1)).mean()
         aux = self.rep.aux_loss(Batch(users, inputs, u))
         return loss if aux is None else loss + aux
