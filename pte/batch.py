@@ -25,8 +25,8 @@ def batches(n: int, batch_size: int, generator: torch.Generator | None = None) -
 def grouped_batches(groups: torch.Tensor, batch_size: int,
                     generator: torch.Generator | None = None) -> Iterator[torch.Tensor]:
     """Shuffled index batches covering every row once, a group's rows (e.g. a user's interactions)
-    always in the same batch: groups in random order, cut into batches of ~batch_size rows at
-    group boundaries (a group larger than batch_size makes a batch of its own)."""
+    always in the same batch: groups in random order; a batch takes every group that starts in
+    its window of batch_size rows, so it overshoots batch_size by less than one group."""
     order = torch.argsort(torch.randperm(int(groups.max()) + 1, generator=generator)[groups], stable=True)
     _, sizes = torch.unique_consecutive(groups[order], return_counts=True)
     first = torch.cumsum(sizes, 0) - sizes                # position of each group's first row
