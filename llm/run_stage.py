@@ -1,56 +1,55 @@
-"""The whole Profile stage in order, timed: teacher -> (a) -> (b) -> (d) -> (c) -> inference.
+"""The Profile and embedding stages in order, timed: the stage table of pte/pipeline.py.
 
-    python llm/run_stage.py                                   # ml-100k, longtail, CPU-sized defaults
-    python llm/run_stage.py --setting coldstart
-    python llm/run_stage.py --stages inference_base,inference_base_item,inference_base_mask
+    python llm/run_stage.py                                   # every LLM-side stage on ml-100k
+    python llm/run_stage.py --stages inference_base_item,align
+    python llm/run_stage.py --force true --stages sft_base    # rerun a complete stage
 
 Each stage is its own script (run it alone to change its settings, e.g. GPU-sized step
-counts); this driver runs them as subprocesses with --data/--setting and prints the
-numbers that show training did something (SFT loss, GRPO held-out reward).
+counts); this driver runs them with their defaults, skips complete ones, and prints the
+numbers that show training did something (SFT loss, GRPO held-out reward, alignment).
 """
 import json
-import subprocess
+import os
 import sys
-import time
-from pathlib import Path
 
+from pte import pipeline
 from pte.config import apply_overrides
-from pte.llm.data import LLM_SETTINGS
-from pte.llm.profiles import adapter_dir
-
-ROOT = Path(__file__).resolve().parent.parent
-SCRIPTS = {"teacher": "llm/teacher.py", "sft_base": "llm/lora/sft_base.py",
-           "sft_base_mask": "llm/lora/sft_base_mask.py", "sft_base_item": "llm/lora/sft_base_item.py",
-           "grpo": "llm/lora/rlhf/rl_training.py", "inference_base": "llm/lora/inference_base.py",
-           "inference_base_item": "llm/lora/inference_base_item.py",
-           "inference_base_mask": "llm/lora/inference_base_mask.py"}
+from pte.io import read_json
 
 DATA = "ml-100k"
-SETTING = "longtail"
-STAGES = ",".join(SCRIPTS)   # comma-separated subset, run in this order
-config = apply_overrides(globals(), choices={"SETTING": LLM_SETTINGS})
+STAGES = ""                 # comma-separated stage names (first word is enough; "" = every LLM-side stage)
+FORCE = False               # run listed stages even when their outputs are complete
+config = apply_overrides(globals(), epilog="Stages:\n" + "\n".join(f"  {s.name}" for s in pipeline.STAGES))
 
-timings = {}
-for stage in STAGES.split(","):
-    if stage not in SCRIPTS:
-        raise SystemExit(f"error: unknown stage {stage!r}; stages: {', '.join(SCRIPTS)}")
-    cmd = [sys.executable, str(ROOT / SCRIPTS[stage]), "--data", DATA, "--setting", SETTING]
-    print(f"\n=== {stage}: {' '.join(cmd[1:])}", flush=True)
-    t0 = time.perf_counter()
-    subprocess.run(cmd, check=True, cwd=ROOT)
-    timings[stage] = time.perf_counter() - t0
-    print(f"=== {stage} done in {timings[stage] / 60:.1f} min", flush=True)
+wanted = [pipeline.stage(n) for n in STAGES.split(",")] if STAGES else [s for s in pipeline.STAGES if s.llm]
+out = pipeline.outputs_dir(DATA)
+times_path = out / "run_stage_times.json"
+run = pipeline.subprocess_runner(out / "logs", dict(os.environ), times_path, print)
+for s in wanted:
+    if s.done(DATA) and not FORCE:
+        print(f"  {s.name:34s} complete, skipped")
+        continue
+    print(f"=== {s.name}: python {' '.join(s.command(DATA))}", flush=True)
+    try:
+        run(s.name, s.command(DATA), 0)
+    except SystemExit as e:
+        sys.exit(str(e))
 
-print(f"\nProfile stage on {DATA} ({SETTING}): {sum(timings.values()) / 60:.1f} min in all")
-for stage, sec in timings.items():
-    print(f"  {stage:22s} {sec / 60:6.1f} min")
+times = json.loads(times_path.read_text()) if times_path.exists() else {}
+print(f"\n{DATA}: {sum(times.get(s.name, 0) for s in wanted) / 60:.1f} min over {len(wanted)} stages (last runs)")
 for stage in ("sft_base", "sft_base_mask", "sft_base_item"):
-    p = adapter_dir(DATA, SETTING, stage) / "loss_curve.json"
-    if stage in timings and p.exists():
-        c = json.loads(p.read_text())
+    p = pipeline.adapter_dir(DATA, pipeline.LLM_SETTING, stage) / "loss_curve.json"
+    if p.exists():
+        c = read_json(p)
         print(f"  {stage:22s} SFT loss {c['start']:.3f} -> {c['end']:.3f} ({c['steps']} steps)")
-p = adapter_dir(DATA, SETTING, "grpo") / "reward_curve.json"
-if "grpo" in timings and p.exists():
-    c = json.loads(p.read_text())
+p = pipeline.adapter_dir(DATA, pipeline.LLM_SETTING, "grpo") / "reward_curve.json"
+if p.exists():
+    c = read_json(p)
     print(f"  grpo held-out reward {c['held_out_before']['reward']:.4f} -> {c['held_out_after']['reward']:.4f}"
           f" (NDCG {c['held_out_before']['rec_ndcg']:.4f} -> {c['held_out_after']['rec_ndcg']:.4f})")
+for setting in pipeline.EVAL_SETTINGS:
+    p = pipeline.artifact_path(DATA, "item_profile_aligned", setting).with_suffix(".json")
+    if p.exists():
+        m = read_json(p)
+        print(f"  align ({setting}) valid retrieval NDCG@10 {m['valid_ndcg10_before']:.4f} -> "
+              f"{m['valid_ndcg10_after']:.4f} (epoch {m['best_epoch']})")

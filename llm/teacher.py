@@ -1,37 +1,42 @@
 """Teacher profiles: the targets the student LLM learns from (sft_base, sft_base_mask, sft_base_item).
 
-    python llm/teacher.py                                    # bundled SmolLM2, 128 users + 128 items
+    python llm/teacher.py                                    # bundled SmolLM2, 256 users + 256 items
     python llm/teacher.py --n_users 0 --n_items 0            # every user and item of the setting
     OPENAI_API_KEY=... python llm/teacher.py --backend openai --teacher_model gpt-4o-mini --n_users 0 --n_items 0
     OPENAI_BASE_URL=http://localhost:8000/v1 python llm/teacher.py --backend openai --teacher_model <served name>
     accelerate launch llm/teacher.py --backend hf            # one shard of the jobs per process
 
 Writes outputs/<data>/<setting>/teacher/{users,items}.jsonl (resumable: a killed run
-restarts where it stopped). Prompts see only the setting's training interactions.
+restarts where it stopped). Prompts see only the setting's training interactions. Facts and
+collaborative fields are computed from them; the model writes the users' interests (a local
+model is not trusted with item descriptions, which are computed too: pte/llm/teacher.py).
 """
 import time
 
 from pte.config import apply_overrides
 from pte.data import load_dataset
 from pte.llm import prompts as P
-from pte.llm.data import LLM_SETTINGS, sample_ids, train_view
+from pte.llm.data import LLM_SETTINGS, N_CO_CHOSEN, sample_ids, train_view
 from pte.llm.generate import GenSettings, hf_backend, signature
 from pte.llm.model import BUNDLED, load_model, load_tokenizer, model_path
-from pte.llm.profiles import produce, teacher_path, write_final
-from pte.llm.teacher import item_job, openai_backend, scaffold_post, user_job
+from pte.llm.profiles import produce, write_final
+from pte.pipeline import teacher_path
+from pte.llm.teacher import computed_item, item_job, openai_backend, teacher_post, user_job
 from pte.llm.train import setup
 
 DATA = "ml-100k"
-SETTING = "longtail"        # user prompts use this setting's training interactions only
+SETTING = "both"           # training interactions: both = those both settings train on (one set of
+                            # adapters serves coldstart and longtail) | longtail | coldstart
 BACKEND = "hf"              # hf (a local model) | openai (any OpenAI-compatible endpoint)
 TEACHER_MODEL = BUNDLED     # hf: a HF path/name ("smollm2" = bundled); openai: the served model name
 BASE_URL = ""               # openai: default $OPENAI_BASE_URL, else api.openai.com (key: $OPENAI_API_KEY)
 WORKERS = 8                 # openai: concurrent requests
-N_USERS = 64                # users to profile (seeded sample of training users); 0 = all
-N_ITEMS = 64                # items to profile (seeded sample of items with training interactions); 0 = all
-MAX_ITEMS = 10              # recent training items shown per user
-N_CHOOSERS = 4              # users listed per item
-MAX_NEW_TOKENS = 48
+N_USERS = 256               # users to profile (seeded sample of training users); 0 = all
+N_ITEMS = 256               # items to profile (seeded sample of items with training interactions); 0 = all
+MAX_ITEMS = 8               # recent training items shown per user
+N_NEIGHBOURS = 20           # similar users whose training items a user record counts (as the students')
+N_CHOOSERS = 4              # users described per item
+MAX_NEW_TOKENS = 24         # hf: a user's interests only (an openai teacher writes whole lines: raise it)
 BATCH_SIZE = 32
 SEED = 0
 THREADS = 0                 # CPU torch threads (0 = all cores)
@@ -55,16 +60,24 @@ if BACKEND == "hf":
 else:
     tokenizer, backend, model_id = None, openai_backend(TEACHER_MODEL, BASE_URL or None, workers=WORKERS), TEACHER_MODEL
 meta = {"model": model_id, "backend": BACKEND, "gen": settings.to_dict(), "prompt_version": P.PROMPT_VERSION}
-sig = signature(**meta, setting=SETTING, max_items=MAX_ITEMS, n_choosers=N_CHOOSERS)
+sig = signature(**meta, setting=SETTING, max_items=MAX_ITEMS, n_choosers=N_CHOOSERS, n_neighbours=N_NEIGHBOURS)
+neighbours = view.neighbours(users, N_NEIGHBOURS, "user", among=view.train_users)
+co_chosen = view.neighbours(items, N_CO_CHOSEN, "item")
 
 # ---- generate, resumably, and write the final files
-for kind, ids, make in (("user", users, lambda i: user_job(view, int(i), tokenizer, BACKEND, MAX_ITEMS)),
-                        ("item", items, lambda i: item_job(view, int(i), tokenizer, BACKEND, N_CHOOSERS))):
+for kind, ids, make in (("user", users, lambda u: user_job(view, int(u), neighbours[int(u)], tokenizer, BACKEND,
+                                                          MAX_ITEMS)),
+                        ("item", items, lambda i: item_job(view, int(i), co_chosen[int(i)], tokenizer, BACKEND,
+                                                          N_CHOOSERS, SEED))):
     t0 = time.perf_counter()
     final = teacher_path(DATA, SETTING, kind)
-    rows = produce([make(i) for i in ids], final, settings, sig=sig, backend=backend, tokenizer=tokenizer,
-                   validate=lambda t, k=kind: P.check_profile(t, k), postprocess=scaffold_post,
-                   row_meta=meta, force=FORCE, desc=f"teacher {kind}s")
+    if kind == "item" and BACKEND == "hf":  # a local teacher computes item profiles (pte/llm/teacher.py)
+        rows = {int(i): {**computed_item(view, int(i), co_chosen[int(i)], N_CHOOSERS, SEED), **meta, "signature": sig}
+                for i in ids}
+    else:
+        rows = produce([make(i) for i in ids], final, settings, sig=sig, backend=backend, tokenizer=tokenizer,
+                       validate=lambda t, k=kind: P.check_profile(t, k), postprocess=teacher_post,
+                       row_meta=meta, force=FORCE, desc=f"teacher {kind}s")
     if rows is None:  # not the main process
         continue
     write_final(final, rows)

@@ -10,6 +10,8 @@ unseen in training still get vectors: the heads apply to any profile embedding.
 """
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -69,7 +71,10 @@ def user_history(split: Split) -> np.ndarray:
 
 
 def fit_aligner(model: Aligner, split: Split, epochs: int, lr: float, tau: float, batch_size: int,
-                seed: int = 0, log=print) -> list[float]:
+                patience: int = 0, seed: int = 0, log=print) -> dict:
+    """Train with InfoNCE on training interactions, one Adam state throughout; after every epoch
+    measure validation retrieval NDCG@10 and keep the best epoch's weights (epoch 0 = untrained).
+    Stops after ``patience`` epochs without a better one (0: never). Returns the history."""
     users, prefix, targets = training_samples(split)
     n_items = model.E.shape[0]
     users_t = torch.as_tensor(users, dtype=torch.long)
@@ -77,8 +82,11 @@ def fit_aligner(model: Aligner, split: Split, epochs: int, lr: float, tau: float
     targets_t = torch.as_tensor(targets, dtype=torch.long)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     gen = torch.Generator().manual_seed(seed)
-    losses = []
-    for epoch in range(epochs):
+    before = retrieval_metrics(model, split.valid)["NDCG@10"]
+    best = {"epoch": 0, "ndcg": before, "state": copy.deepcopy(model.state_dict())}
+    history = [{"epoch": 0, "loss": None, "valid_ndcg10": before}]
+    log(f"  valid retrieval NDCG@10 before training: {before:.4f}")
+    for epoch in range(1, epochs + 1):
         model.train()
         total, steps = 0.0, 0
         for idx in batches(len(targets_t), batch_size, gen):
@@ -89,10 +97,17 @@ def fit_aligner(model: Aligner, split: Split, epochs: int, lr: float, tau: float
             loss.backward()
             opt.step()
             total, steps = total + loss.item(), steps + 1
-        losses.append(total / steps)
-        log(f"  align epoch {epoch + 1}/{epochs}: InfoNCE {losses[-1]:.4f}")
+        ndcg = retrieval_metrics(model, split.valid)["NDCG@10"]
+        history.append({"epoch": epoch, "loss": total / steps, "valid_ndcg10": ndcg})
+        log(f"  epoch {epoch}: InfoNCE {total / steps:.4f}, valid retrieval NDCG@10 {ndcg:.4f}")
+        if ndcg > best["ndcg"]:
+            best = {"epoch": epoch, "ndcg": ndcg, "state": copy.deepcopy(model.state_dict())}
+        elif patience and epoch - best["epoch"] >= patience:
+            break
+    model.load_state_dict(best["state"])
     model.eval()
-    return losses
+    log(f"  kept epoch {best['epoch']}: valid retrieval NDCG@10 {best['ndcg']:.4f} (before {before:.4f})")
+    return {"before": before, "best": best["ndcg"], "best_epoch": best["epoch"], "history": history}
 
 
 @torch.no_grad()

@@ -36,8 +36,14 @@ def save_embeddings(path: str | Path, vectors: np.ndarray, ids: list[str], *, ki
                                "rows": len(ids), "ids": list(ids), **meta})
 
 
-def load_embeddings(path: str | Path, ds: Dataset, kind: str) -> np.ndarray:
-    """Vectors whose row i is ``kind`` (item|user) internal id i of ``ds``; errors name the fix."""
+def load_embeddings(path: str | Path, ds: Dataset, kind: str, setting: str | None = None) -> np.ndarray:
+    """Vectors whose row i is ``kind`` (item|user) internal id i of ``ds``; errors name the fix.
+
+    ``setting``: the evaluation setting of the consumer. A file whose sidecar names another
+    setting is refused (its profiles may have seen that setting's validation/test targets);
+    item files made on the interactions both settings train on ("both") serve either, user
+    files must be the setting's own. Files without a setting (item text) serve any.
+    """
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: embedding file not found. Produce it first (see README, step 2), "
@@ -49,7 +55,18 @@ def load_embeddings(path: str | Path, ds: Dataset, kind: str) -> np.ndarray:
     expected = ds.item_raw if kind == "item" else ds.user_raw
     if meta.get("kind") != kind:
         raise DataError(f"{path}: holds {meta.get('kind')} vectors, but {kind} vectors were asked for")
-    vectors = np.load(path)
+    made_for = meta.get("setting")
+    if setting and made_for and made_for != setting and not (made_for == "both" and kind == "item"):
+        need = "the setting's own user profiles" if kind == "user" else f"a {setting} or 'both' file"
+        raise DataError(f"{path}: made from the {made_for!r} setting's interactions, but this run evaluates "
+                        f"{setting!r}, which needs {need} (a {made_for} profile may contain this setting's "
+                        f"held-out items). Make it with --setting {setting} (e.g. python llm/align.py "
+                        f"--setting {setting}), or pass that setting's file")
+    try:
+        vectors = np.load(path)
+    except (ValueError, OSError, EOFError) as e:
+        raise DataError(f"{path}: not a readable .npy file ({e}); it is truncated or corrupt, re-create it "
+                        f"with the script that wrote it (its sidecar {sidecar(path).name} says which)") from None
     if vectors.ndim != 2 or len(vectors) != meta.get("rows") or vectors.shape[1] != meta.get("dim"):
         raise DataError(f"{path}: shape {vectors.shape} disagrees with its sidecar "
                         f"({meta.get('rows')} x {meta.get('dim')}); the file is corrupt, re-create it")

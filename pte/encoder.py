@@ -1,13 +1,10 @@
 """The text encoder that turns item text and profiles into vectors (MiniLM by default)."""
 from __future__ import annotations
 
-import os
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 DEFAULT_ENCODER = "minilm"  # the bundled all-MiniLM-L6-v2; or any sentence-transformers path
 
@@ -21,8 +18,11 @@ def encoder_path(name: str = DEFAULT_ENCODER) -> str:
 
 @lru_cache(maxsize=2)
 def load_encoder(name: str = DEFAULT_ENCODER, device: str | None = None):
+    """A local folder (the bundled MiniLM included) loads with ``local_files_only=True``, so
+    nothing waits on a network; a hub name is left to the hub."""
     from sentence_transformers import SentenceTransformer
-    return SentenceTransformer(encoder_path(name), device=device)
+    path = encoder_path(name)
+    return SentenceTransformer(path, device=device, local_files_only=Path(path).exists())
 
 
 def encode(texts: list[str], name: str = DEFAULT_ENCODER, batch_size: int = 128,

@@ -24,7 +24,6 @@ from pte.io import write_jsonl
 from pte.results import append_result
 from pte.splits import Split, load_split, subsample_users
 
-os.environ.setdefault("WANDB_MODE", "offline")
 EVAL_MODES = ("full", "sampled")
 
 

@@ -2,19 +2,18 @@
 method, and a 2-D view of ID vs LLM vs PtE item embeddings (the paper's motivation idea)."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 
 from pte.tables import BACKBONE_ORDER, METHOD_LABEL, _ordered, collect
 
-os.environ.setdefault("MPLBACKEND", "Agg")
-
 
 def popularity_groups(rows: list[dict], path: Path, tag: str | None = None, methods: str = "paper") -> Path | None:
     """Bars of test NDCG@10 on tail- vs head-item targets, per method (selected as in
     ``pte.tables.shown``): one row of panels per setting, one panel per backbone."""
+    import matplotlib
+    matplotlib.use("Agg")  # files only, no display
     import matplotlib.pyplot as plt
     grid = []
     for setting, mode in (("coldstart", "full"), ("longtail", "sampled")):
@@ -52,6 +51,8 @@ def popularity_groups(rows: list[dict], path: Path, tag: str | None = None, meth
 
 def embedding_views(tables: dict[str, np.ndarray], popularity: np.ndarray, path: Path) -> Path:
     """One PCA scatter per item-vector table, coloured by log item popularity."""
+    import matplotlib
+    matplotlib.use("Agg")  # files only, no display
     import matplotlib.pyplot as plt
     fig, axes = plt.subplots(1, len(tables), figsize=(3.4 * len(tables) + 1, 3.8), squeeze=False,
                              layout="constrained")

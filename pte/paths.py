@@ -7,7 +7,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(os.environ.get("PTE_DATA", ROOT / "data"))
 RESULTS = Path(os.environ.get("PTE_RESULTS", ROOT / "results"))
-OUTPUTS = Path(os.environ.get("PTE_OUTPUTS", ROOT / "outputs"))
 CACHE = Path(os.environ.get("PTE_CACHE", ROOT / ".cache"))
 IMG = Path(os.environ.get("PTE_IMG", ROOT / "img"))
 
@@ -20,18 +19,7 @@ def dataset_dir(data: str) -> Path:
     return DATA / data
 
 
-def outputs_dir(data: str) -> Path:
-    """Per-dataset artifacts of the LLM stage (profiles, embeddings, adapters)."""
-    return OUTPUTS / Path(data).name
-
-
-def embeddings_dir(data: str, setting: str) -> Path:
-    """Profile (and aligned) embedding files of one setting: outputs/<data>/<setting>/embeddings/."""
-    return outputs_dir(data) / setting / "embeddings"
-
-
-def profile_embedding_path(data: str, setting: str, name: str) -> Path:
-    """outputs/<data>/<setting>/embeddings/<name>.npy: profile embeddings of the LLM stage
-    (user_profile_kd, user_profile, item_profile), with a JSON sidecar beside them."""
-    name = name[:-4] if name.endswith(".npy") else name
-    return embeddings_dir(data, setting) / f"{name}.npy"
+def outputs_root() -> Path:
+    """Where the Profile and embedding stages write (read at call time: reproduce.py's quick mode
+    points it elsewhere, so CI-sized adapters never overwrite real ones)."""
+    return Path(os.environ.get("PTE_OUTPUTS", ROOT / "outputs"))

@@ -30,13 +30,17 @@ def format_run(row: dict) -> str:
 # ---------------------------------------------------------------- the paper's tables
 
 import math
+import re
+import sys
 from collections import defaultdict
+from pathlib import Path
 
 METHOD_ORDER = ("base", "idreamrec", "morec", "unisrec", "whitenrec", "rlmrec_con", "rlmrec_gen",
                 "llminit", "llmesr", "alphafuse", "pte")
 METHOD_LABEL = {"base": "Base", "idreamrec": "iDreamRec", "morec": "MoRec", "unisrec": "UniSRec",
                 "whitenrec": "WhitenRec", "rlmrec_con": "RLMRec-Con", "rlmrec_gen": "RLMRec-Gen",
-                "llminit": "LLMInit", "llmesr": "LLM-ESR", "alphafuse": "AlphaFuse", "pte": "PtE"}
+                "llminit": "LLMInit", "llmesr": "LLM-ESR", "alphafuse": "AlphaFuse", "pte": "PtE",
+                "pte_projection": "PtE (projection)", "pte_raw": "PtE (raw)"}
 BACKBONE_ORDER = ("SASRec", "DreamRec", "BiasMF")
 TABLE3_COLS = (("N@10", "NDCG@10"), ("M@10", "MRR@10"), ("N@20", "NDCG@20"), ("M@20", "MRR@20"))
 TABLE4_GROUPS = (("Overall", None), ("Tail Item", "tail_item"), ("Head Item", "head_item"),
@@ -197,20 +201,92 @@ def _render(caption: str, heads: list[str], blocks: list, latex: bool) -> str:
     return "\n".join(lines) + "\n"
 
 
+def tables(data: str = "ml-100k", tag: str = "", latex: bool = False, methods: str = "paper",
+           backbones: str = "", settings: str = "coldstart,longtail", modes: str = "sampled,full",
+           ladder: bool = False, rows: list[dict] | None = None, results: Path | None = None) -> str:
+    """Table 3 (coldstart) and Table 4 per longtail backbone and mode, from the results lines
+    (``results``: another results folder than results/, e.g. the shipped one); ``ladder``: the
+    profile ladder instead, the latest run of ``tag`` in <data>_profiles.jsonl."""
+    from pte.io import read_jsonl
+    from pte.results import results_path
+    path = (Path(results) / results_path(data).name) if results else results_path(data)
+    if ladder:
+        return profile_ladder(read_jsonl(path.with_name(f"{path.stem}_profiles.jsonl")), tag or "main")
+    rows = (read_jsonl(path) if path.exists() else []) if rows is None else rows
+    tag_ = tag or None
+    out = []
+    if "coldstart" in settings.split(","):
+        out.append(table3(rows, tag_, latex, methods))
+    if "longtail" in settings.split(","):
+        longtail = {b for b, _ in collect(rows, "longtail", "sampled", tag_, methods)}
+        for backbone in backbones.split(",") if backbones else [b for b in BACKBONE_ORDER if b in longtail]:
+            for mode in modes.split(","):
+                out.append(table4(rows, mode, backbone, tag_, latex, methods))
+    return "\n".join(out)
+
+
+DOC_BLOCK = re.compile(r"(<!-- python -m pte\.tables(?P<args>[^>]*?) -->\n)(?P<body>.*?)(<!-- end -->)", re.S)
+
+
+def doc_blocks(text: str) -> list[tuple[str, str]]:
+    """(arguments, body) of every ``<!-- python -m pte.tables ARGS -->`` ... ``<!-- end -->`` block."""
+    return [(m.group("args").strip(), m.group("body")) for m in DOC_BLOCK.finditer(text)]
+
+
+def profile_ladder(rows: list[dict], tag: str) -> str:
+    """The latest profile-ladder run of ``tag`` (rows bench/bench_profiles.py appended) as a table."""
+    from pte.profile_bench import format_ladder
+    runs = [r for r in rows if r.get("tag") == tag]
+    if not runs:
+        return f"(no profile-ladder rows with tag {tag!r})\n"
+    latest = max(r["time"] for r in runs)
+    ladder = [r for r in runs if r["time"] == latest]
+    extra = [f"{r['name']} (user side, vs the final item profiles): NDCG@10 {r['vs_item_profiles']['NDCG@10']:.4f}"
+             for r in ladder if "vs_item_profiles" in r]
+    return "```\n" + format_ladder(ladder) + "\n" + "\n".join(extra) + "\n```\n"
+
+
+def render_block(args: str, results: Path | None = None) -> str:
+    return tables(**_options(args.split()), results=results) + "\n"
+
+
+def update_doc(path: str | Path, results: Path | None = None) -> int:
+    """Rewrite every table block of a Markdown file from the results lines; returns how many changed."""
+    path = Path(path)
+    text = path.read_text()
+    changed = 0
+
+    def fill(m: re.Match) -> str:
+        nonlocal changed
+        body = render_block(m.group("args").strip(), results)
+        changed += body != m.group("body")
+        return m.group(1) + body + m.group(4)
+
+    path.write_text(DOC_BLOCK.sub(fill, text))
+    return changed
+
+
+def _options(argv: list[str]) -> dict:
+    from pte.config import apply_overrides
+    import inspect
+    opts = {"__doc__": inspect.getdoc(main), "DATA": "ml-100k", "TAG": "", "LATEX": False, "METHODS": "paper",
+            "BACKBONES": "", "SETTINGS": "coldstart,longtail", "MODES": "sampled,full", "LADDER": False}
+    apply_overrides(opts, argv)
+    return {k.lower(): v for k, v in opts.items() if k.isupper()}
+
+
 def main(argv: list[str] | None = None) -> None:
     """python -m pte.tables --data ml-100k [--tag main] [--methods paper|all|paper,morec]
-    [--backbones SASRec,DreamRec]: print Table 3, and Table 4 per backbone (default: each with longtail results)."""
-    from pte.config import apply_overrides
-    from pte.results import load_results
-    opts = {"DATA": "ml-100k", "TAG": "", "LATEX": False, "METHODS": "paper", "BACKBONES": ""}
-    apply_overrides(opts, argv)
-    rows = load_results(opts["DATA"])
-    tag = opts["TAG"] or None
-    print(table3(rows, tag, opts["LATEX"], opts["METHODS"]))
-    longtail = {b for b, _ in collect(rows, "longtail", "sampled", tag, opts["METHODS"])}
-    for backbone in opts["BACKBONES"].split(",") if opts["BACKBONES"] else [b for b in BACKBONE_ORDER if b in longtail]:
-        for mode in ("sampled", "full"):
-            print(table4(rows, mode, backbone, tag, opts["LATEX"], opts["METHODS"]))
+    [--backbones SASRec,DreamRec] [--settings coldstart,longtail] [--modes sampled,full]:
+    print Table 3, and Table 4 per backbone (default: each with longtail results) and mode.
+    python -m pte.tables --ladder true [--tag main]: the latest profile ladder (bench/bench_profiles.py).
+    python -m pte.tables --update_doc RESULTS.md: rewrite the document's table blocks."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "--update_doc" in argv:
+        doc = argv[argv.index("--update_doc") + 1]
+        print(f"{doc}: {update_doc(doc)} table block(s) changed")
+        return
+    print(tables(**_options(argv)))
 
 
 if __name__ == "__main__":

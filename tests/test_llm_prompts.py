@@ -54,20 +54,16 @@ def test_no_validation_or_test_target_in_any_prompt(ml100k, splits, setting):
     rng = np.random.default_rng(0)
     users = sorted(rng.choice(view.train_users, N_SAMPLE, replace=False).tolist())
     items = sorted(rng.choice(ds.n_items, N_SAMPLE, replace=False).tolist())
-    bank_u = {u: "User identity: someone; User interests: films." for u in users}
-    bank_i = {i: "Item summary: a film; Suited for: people." for i in items}
-    neigh = view.neighbours(users, 2, "user", among=view.train_users)
-    neigh_bank = view.neighbours(users, 2, "user", among=users)
-    sim = view.neighbours(items, 2, "item", among=items)
+    bank_u = {u: "User identity: someone; User interests: films; Likely next: a" for u in users}
+    neigh = view.neighbours(users, D.N_NEIGHBOURS, "user", among=view.train_users)
+    co = view.neighbours(items, D.N_CO_CHOSEN, "item")
 
     for u in users:
-        msgs, prov = D.user_prompt_kd(view, u)
-        _check(ds, split, u, _text(msgs), prov, targets, train_pairs, eval_users, "inference_base")
-        msgs, prov = D.user_prompt_collab(view, u, neigh[u])
-        _check(ds, split, u, _text(msgs), prov, targets, train_pairs, eval_users, "inference_base_mask")
-        e = D.kd_example(view, u, bank_u[u])
+        rec = D.user_record(view, u, neigh[u])
+        _check(ds, split, u, rec.text, rec.provenance, targets, train_pairs, eval_users, "user record")
+        e = D.kd_example(view, u, bank_u[u], neigh[u])
         _check(ds, split, u, _text(e.messages), e.provenance, targets, train_pairs, eval_users, "sft_base")
-        e = D.mask_example(view, u, bank_u, neigh_bank[u], seed=1)
+        e = D.mask_example(view, u, bank_u, neigh[u], seed=1)
         _check(ds, split, u, _text(e.messages, 2), e.provenance, targets, train_pairs, eval_users, "sft_base_mask")
         held = e.extra["heldout"][0]
         assert held in split.train_sequence(u) and (u, held) not in e.provenance  # masked from turn 1
@@ -75,27 +71,26 @@ def test_no_validation_or_test_target_in_any_prompt(ml100k, splits, setting):
         if e.extra["answer"] == P.YES:
             assert q == held  # turn 2 asks about the masked training item
         else:  # an item others chose in training, chosen without looking at this user's targets
-            assert q not in seq and any((v, q) in train_pairs for v in neigh_bank[u] or view.train_users)
+            assert q not in seq and any((v, q) in train_pairs for v in neigh[u] or view.train_users)
         g = D.grpo_example(view, u, neigh[u], 3, 20, seed=1)
         if g is not None:
             _check(ds, split, u, _text(g.messages), g.provenance, targets, train_pairs, eval_users, "grpo")
             seq = set(split.train_sequence(u).tolist())
             assert set(g.extra["heldout"]) <= seq and not {(u, h) for h in g.extra["heldout"]} & set(g.provenance)
             assert not set(g.extra["candidates"][len(g.extra["heldout"]):]) & seq
-        j = user_job(view, u, None, "hf", 10)
-        tj = j.messages[1]["content"]
-        own_items = D.own_items(view, u, 10)
-        _check(ds, split, u, tj, [(u, i) for i in own_items], targets, train_pairs, eval_users, "teacher user")
+        j = user_job(view, u, neigh[u], None, "hf", 10)
+        _check(ds, split, u, _text(j.messages), rec.provenance, targets, train_pairs, eval_users, "teacher user")
+        for t in j.meta["picks"]:  # the teacher's collaborative field names only titles the record shows
+            assert t in rec.text
 
     for i in items:
-        msgs, prov = D.item_prompt(view, i, sim[i], bank_i)
-        _check(ds, split, None, _text(msgs), prov, targets, train_pairs, eval_users, "inference_base_item")
-        for u, _ in prov:  # whoever is listed chose the item in training
-            assert i in split.train_sequence(u)
-        j = item_job(view, i, None, "hf", 4)
-        listed = [int(v) for v in view.choosers(i)[:4]]
-        _check(ds, split, None, j.messages[1]["content"], [(v, i) for v in listed], targets, train_pairs,
-               eval_users, "teacher item")
+        rec = D.item_record(view, i, co[i])
+        _check(ds, split, None, rec.text, rec.provenance, targets, train_pairs, eval_users, "item record")
+        choosers = set(view.choosers(i).tolist())
+        for v, j in rec.provenance:  # whoever is listed chose the item, or chose it together with the item
+            assert i in split.train_sequence(v) and (j == i or v in choosers)
+        job = item_job(view, i, co[i], None, "hf", 4)
+        _check(ds, split, None, _text(job.messages), rec.provenance, targets, train_pairs, eval_users, "teacher item")
 
 
 def test_coldstart_cold_users_have_no_prompt_material(ml100k, splits):
@@ -103,21 +98,47 @@ def test_coldstart_cold_users_have_no_prompt_material(ml100k, splits):
     view = D.TrainView(ml100k, split)
     cold = sorted(set(split.test.users.tolist()))[:5]
     for u in cold:
-        msgs, prov = D.user_prompt_kd(view, u)
-        assert prov == [] and P.NO_ITEMS in msgs[1]["content"]
+        rec = D.user_record(view, u, [])
+        assert rec.provenance == [] and P.NO_ITEMS in rec.text and rec.picks == []
         assert view.neighbours([u], 2)[u] == []
         assert D.grpo_example(view, u, [], 3, 20) is None and D.mask_example(view, u, {u: "x"}, []) is None
 
 
 def test_profile_shape_checks():
-    good = "User identity: A 24-year-old male technician; User interests: Enjoys clever comedies and thrillers."
+    good = ("User identity: A 24-year-old male technician; User interests: Enjoys clever comedies and thrillers; "
+            "Likely next: Fargo (1996); Contact (1997); Scream (1996)")
     assert P.check_profile(good, "user") is None
+    assert P.picks_of(good, "user") == ["Fargo (1996)", "Contact (1997)", "Scream (1996)"]
     assert P.check_profile("", "user") == "empty"
     assert "shape" in P.check_profile("User identity: someone who likes films", "user")
-    assert P.check_profile("User identity: x; User interests: " + "crime " * 20, "user") == "repetitive"
-    assert P.check_profile("Item summary: Toy Story (1995); Suited for: families with young kids.", "item") is None
+    assert "shape" in P.check_profile("User identity: a; User interests: films", "user")  # no collaborative field
+    assert P.check_profile("User identity: x; User interests: " + "crime " * 20 + "; Likely next: a", "user") == \
+        "repetitive"
+    item = "Item summary: Toy Story (1995); Suited for: families with young kids; Often chosen with: Fargo (1996)"
+    assert P.check_profile(item, "item") is None
     assert P.format_score(good, "user") == 1.0 > P.format_score("User identity: a", "user")
     assert P.split_profile(good, "user")[1].startswith("Enjoys")
+    assert P.profile("user", "x", "y", []) == f"User identity: x; User interests: y; Likely next: {P.NO_ITEMS}"
+
+
+def test_records_rank_the_evidence(ml100k, splits):
+    """A user record counts the similar users' items it does not show as the user's, most chosen first; the
+    teacher's collaborative field is its top titles, and the profile's facts come from the same record."""
+    view = D.TrainView(ml100k, splits["longtail"])
+    u = int(view.train_users[7])
+    neigh = view.neighbours([u], D.N_NEIGHBOURS, "user", among=view.train_users)[u]
+    rec = D.user_record(view, u, neigh)
+    lines = rec.text.split("most first:\n")[1].splitlines()
+    counts = [int(line.rsplit("[", 1)[1].rstrip("]")) for line in lines]
+    assert counts == sorted(counts, reverse=True) and len(lines) == D.N_CANDIDATES
+    seq = set(view.sequence(u).tolist())
+    best = max(sum(i in set(view.sequence(v).tolist()) for v in neigh) for i in range(ml100k.n_items) if i not in seq)
+    assert counts[0] == best
+    assert [line[2:].rsplit(" [", 1)[0] for line in lines[:P.N_PICKS]] == rec.picks
+    assert rec.head.startswith(("A ", "An ")) and D.user_desc(ml100k, u) in rec.head
+    i = int(view.train_items[3])
+    irec = D.item_record(view, i, view.neighbours([i], D.N_CO_CHOSEN, "item")[i])
+    assert irec.head.startswith(D.short_title(ml100k, i)) and len(irec.picks) == P.N_PICKS
 
 
 def test_tokenize_chat_labels_only_the_answers(ml100k, splits):
@@ -125,7 +146,7 @@ def test_tokenize_chat_labels_only_the_answers(ml100k, splits):
     from pte.llm.model import load_tokenizer
     tok = load_tokenizer()
     view = D.TrainView(ml100k, splits["longtail"])
-    bank = {u: f"User identity: user {u}; User interests: films {u}." for u in range(40)}
+    bank = {u: f"User identity: user {u}; User interests: films {u}; Likely next: a" for u in range(40)}
     e = D.mask_example(view, 3, bank, [5, 7], seed=0)
     enc = D.tokenize_chat(tok, e.messages)
     labelled = tok.decode([t for t, l in zip(enc["input_ids"], enc["labels"]) if l != -100])
@@ -133,7 +154,7 @@ def test_tokenize_chat_labels_only_the_answers(ml100k, splits):
     for a in answers:
         assert a in labelled
     held_text = ml100k.item_text(e.extra["heldout"][0])
-    assert held_text not in labelled and "Similar users" not in labelled and "Will this user" not in labelled
+    assert held_text not in labelled and "similar users" not in labelled and "Will this user" not in labelled
     # nothing but the answers and their end-of-turn markers is labelled
     rest = labelled
     for a in answers:

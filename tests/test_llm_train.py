@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+SETTING = "longtail"  # the teacher files below are written for it; every script is told so explicitly
 
 
 @pytest.fixture(scope="module")
@@ -19,7 +20,7 @@ def tiny_model(tmp_path_factory, ml100k) -> str:
     from pte.llm import prompts as P
     from pte.llm.tiny import tiny_llama
     corpus = [ml100k.item_text(i) for i in range(200)] + [P.SYSTEM, P.USER_SHAPE, P.ITEM_SHAPE,
-                                                          "Similar users Neighbour Items they chose Yes No"] * 5
+                                                          "similar users Items they chose Yes No [3]"] * 5
     return tiny_llama(tmp_path_factory.mktemp("tiny-llama"), corpus)
 
 
@@ -28,15 +29,15 @@ def teacher_files(ml100k, splits):
     """Teacher profiles for a few users/items, written where the scripts look for them."""
     from pte.io import write_jsonl
     from pte.llm.data import TrainView
-    from pte.llm.profiles import teacher_path
-    view = TrainView(ml100k, splits["longtail"])
+    from pte.pipeline import teacher_path
+    view = TrainView(ml100k, splits[SETTING])
     users, items = view.train_users[:8].tolist(), view.train_items[:8].tolist()
-    write_jsonl(teacher_path("ml-100k", "longtail", "user"),
-                [{"id": u, "text": f"User identity: person {u}; User interests: films like item {u}.", "valid": True}
-                 for u in users])
-    write_jsonl(teacher_path("ml-100k", "longtail", "item"),
-                [{"id": i, "text": f"Item summary: film {i}; Suited for: fans of film {i}.", "valid": True}
-                 for i in items])
+    write_jsonl(teacher_path("ml-100k", SETTING, "user"),
+                [{"id": u, "text": f"User identity: person {u}; User interests: films like item {u}; Likely next: "
+                                   f"{ml100k.items[u]['title']}", "valid": True} for u in users])
+    write_jsonl(teacher_path("ml-100k", SETTING, "item"),
+                [{"id": i, "text": f"Item summary: film {i}; Suited for: fans of film {i}; Often chosen with: "
+                                   f"{ml100k.items[i + 1]['title']}", "valid": True} for i in items])
     return users, items
 
 
@@ -50,45 +51,68 @@ def run(script: str, *args: str) -> dict:
         sys.argv = argv
 
 
+def lora_weights(adapter: Path) -> dict[str, np.ndarray]:
+    """The LoRA tensors of a saved adapter, as float32 arrays."""
+    from safetensors.torch import load_file
+    return {k: v.float().numpy() for k, v in load_file(str(adapter / "adapter_model.safetensors")).items()}
+
+
 def test_sft_then_grpo_then_inference(tiny_model, teacher_files, ml100k):
     from pte.embeddings import embedding_meta, load_embeddings
     from pte.io import read_json, read_jsonl
-    from pte.llm.profiles import adapter_dir, profile_path, train_data_path
-    from pte.paths import profile_embedding_path
-    common = ["--model", tiny_model, "--batch_size", "2", "--max_length", "512"]
+    from pte.llm.model import read_stage
+    from pte.pipeline import adapter_dir, embedding_path, profile_path, train_data_path
+    common = ["--model", tiny_model, "--setting", SETTING, "--batch_size", "2", "--max_length", "512"]
 
     run("llm/lora/sft_base.py", *common, "--steps", "2")
-    curve = read_json(adapter_dir("ml-100k", "longtail", "sft_base") / "loss_curve.json")
+    curve = read_json(adapter_dir("ml-100k", SETTING, "sft_base") / "loss_curve.json")
     assert curve["steps"] == 2 and len(curve["loss"]) == 2 and all(np.isfinite(v) for _, v in curve["loss"])
-    assert (adapter_dir("ml-100k", "longtail", "sft_base") / "adapter_model.safetensors").exists()
-    rows = read_jsonl(train_data_path("ml-100k", "longtail", "sft_base"))
+    assert (adapter_dir("ml-100k", SETTING, "sft_base") / "adapter_model.safetensors").exists()
+    rows = read_jsonl(train_data_path("ml-100k", SETTING, "sft_base"))
     assert len(rows) == 8 and rows[0]["messages"][-1]["role"] == "assistant"
 
     run("llm/lora/sft_base_mask.py", *common, "--steps", "1")
     run("llm/lora/sft_base_item.py", *common, "--steps", "1")
-    assert (adapter_dir("ml-100k", "longtail", "sft_base_item") / "adapter_config.json").exists()
+    assert (adapter_dir("ml-100k", SETTING, "sft_base_item") / "adapter_config.json").exists()
 
-    run("llm/lora/rlhf/rl_training.py", "--model", tiny_model, "--steps", "2", "--batch_size", "4",
-        "--num_generations", "2", "--grad_accum", "1", "--n_train_users", "4", "--n_eval_users", "2", "--max_completion", "8")
-    rc = read_json(adapter_dir("ml-100k", "longtail", "grpo") / "reward_curve.json")
-    assert len(rc["train_reward"]) == 2 and "held_out_before" in rc and "held_out_after" in rc
-    assert (adapter_dir("ml-100k", "longtail", "grpo") / "adapter_model.safetensors").exists()
+    # GRPO continues (b)'s adapter: it must leave different LoRA weights than it started from
+    init = adapter_dir("ml-100k", SETTING, "sft_base_mask")
+    before = lora_weights(init)
+    run("llm/lora/rlhf/rl_training.py", "--model", tiny_model, "--setting", SETTING, "--steps", "2",
+        "--batch_size", "4", "--num_generations", "2", "--grad_accum", "1", "--n_train_users", "4",
+        "--n_eval_users", "2", "--max_completion", "8")
+    grpo = adapter_dir("ml-100k", SETTING, "grpo")
+    assert Path(read_stage(grpo)["parent"]).resolve() == init.resolve()
+    after = lora_weights(grpo)
+    assert before and after.keys() == before.keys() and all("lora_" in k for k in after)
+    assert all(np.isfinite(v).all() for v in after.values())
+    changed = [k for k in after if not np.array_equal(after[k], before[k])]
+    assert changed, "GRPO saved the adapter it started from unchanged"
+    # the reward curve: a finite training reward per step, and the held-out reward before and after
+    rc = read_json(grpo / "reward_curve.json")
+    assert {"train_reward", "held_out_before", "held_out_after", "reward"} <= rc.keys() and rc["reward"] == "rec"
+    assert [s for s, _ in rc["train_reward"]] == [1, 2] and all(np.isfinite(v) for _, v in rc["train_reward"])
+    for when in ("held_out_before", "held_out_after"):
+        h = rc[when]
+        assert {"reward", "rec_ndcg", "format", "n"} <= h.keys(), when
+        assert h["n"] >= 1 and all(np.isfinite(h[k]) for k in ("reward", "rec_ndcg", "format")), h
+        assert 0 <= h["rec_ndcg"] <= 1 and 0 <= h["format"] <= 1
+        assert h["reward"] == pytest.approx(h["rec_ndcg"] + 0.2 * h["format"])  # FORMAT_WEIGHT 0.2
 
     # a random tiny model writes gibberish: without a fallback that is an error naming ids...
+    item_inference = ["--model", tiny_model, "--setting", SETTING, "--max_new_tokens", "6", "--batch_size", "64"]
     with pytest.raises(Exception, match="invalid|missing"):
-        run("llm/lora/inference_base_item.py", "--model", tiny_model, "--max_new_tokens", "6",
-            "--batch_size", "64")
+        run("llm/lora/inference_base_item.py", *item_inference, "--fallback=")
     # ...and with one, every row is accounted for in the sidecar (resuming: nothing regenerated)
-    run("llm/lora/inference_base_item.py", "--model", tiny_model, "--max_new_tokens", "6", "--batch_size", "64",
-        "--fallback", "zeros")
-    emb = profile_embedding_path("ml-100k", "longtail", "item_profile")
+    run("llm/lora/inference_base_item.py", *item_inference, "--fallback", "zeros")
+    emb = embedding_path("ml-100k", SETTING, "item_profile")
     vec = load_embeddings(emb, ml100k, "item")
     meta = embedding_meta(emb)
-    assert vec.shape == (ml100k.n_items, 384) and meta["encoder"] == "minilm" and meta["setting"] == "longtail"
+    assert vec.shape == (ml100k.n_items, 384) and meta["encoder"] == "minilm" and meta["setting"] == SETTING
     assert meta["ids"] == ml100k.item_raw and meta["adapter"].endswith("sft_base_item")
     n_fallback = len(meta["fallback_rows"].get("zeros", []))
     assert np.all(vec[[ml100k.item_raw.index(r) for r in meta["fallback_rows"].get("zeros", [])]] == 0)
-    rows = read_jsonl(profile_path("ml-100k", "longtail", "item_profile"))
+    rows = read_jsonl(profile_path("ml-100k", SETTING, "item_profile"))
     assert len(rows) == ml100k.n_items == len({r["id"] for r in rows})
     assert n_fallback == sum(not r["valid"] for r in rows)
     assert all({"id", "text", "model", "adapter", "gen"} <= r.keys() for r in rows)
@@ -120,28 +144,30 @@ def test_bidirectional_rounds(tiny_model, teacher_files):
     """--rounds 2: item profiles annotate a user-side round, user profiles annotate the next item round."""
     from pte.io import read_json
     from pte.llm.model import read_stage
-    from pte.llm.profiles import adapter_dir
-    common = ["--model", tiny_model, "--batch_size", "2", "--max_length", "512"]
-    if not (adapter_dir("ml-100k", "longtail", "sft_base_mask") / "adapter_config.json").exists():
+    from pte.pipeline import adapter_dir
+    common = ["--model", tiny_model, "--setting", SETTING, "--batch_size", "2", "--max_length", "512"]
+    if not (adapter_dir("ml-100k", SETTING, "sft_base_mask") / "adapter_config.json").exists():
         run("llm/lora/sft_base.py", *common, "--steps", "1")
         run("llm/lora/sft_base_mask.py", *common, "--steps", "1")
     run("llm/lora/sft_base_item.py", *common, "--steps", "1", "--rounds", "2", "--user_steps", "1")
-    stage = read_stage(adapter_dir("ml-100k", "longtail", "sft_base_item"))
+    stage = read_stage(adapter_dir("ml-100k", SETTING, "sft_base_item"))
     assert [(r["round"], r["side"]) for r in stage["rounds"]] == [(1, "item"), (2, "user"), (2, "item")]
     assert stage["user_notes"] is True
-    assert read_stage(adapter_dir("ml-100k", "longtail", "sft_base_mask"))["item_notes"] is True
-    assert read_json(adapter_dir("ml-100k", "longtail", "sft_base_item") / "loss_curve.json")["steps"] == 1
+    assert read_stage(adapter_dir("ml-100k", SETTING, "sft_base_mask"))["item_notes"] is True
+    assert read_json(adapter_dir("ml-100k", SETTING, "sft_base_item") / "loss_curve.json")["steps"] == 1
 
 
 def test_shape_guide_holds_any_model_to_the_profile_shape(tiny_model):
-    """The retry's guide: even a random model's rows come out as 'User identity: x; User interests: y'."""
+    """The retry's guide: even a random model's rows, continued after the facts, come out as
+    'User identity: x; User interests: y; Likely next: z'."""
     from pte.llm import prompts as P
     from pte.llm.generate import GenSettings, clean, generate_batch
     from pte.llm.model import load_model, load_tokenizer
     tok, model = load_tokenizer(tiny_model), load_model(tiny_model, device="cpu")
+    pre = P.head_prefill("user", "A 24-year-old male technician")
     prompts = [tok.apply_chat_template([{"role": "user", "content": q}], tokenize=False, add_generation_prompt=True)
-               + P.USER_PREFILL for q in ("Toy Story", "Alien", "Babe; Casablanca", "x")]
+               + pre for q in ("Toy Story", "Alien", "Babe; Casablanca", "x")]
     for seed in range(3):
-        outs = generate_batch(model, tok, prompts, GenSettings(max_new_tokens=20, seed=seed, shape="user"), sample=True)
+        outs = generate_batch(model, tok, prompts, GenSettings(max_new_tokens=24, seed=seed, shape="user"), sample=True)
         for t, _ in outs:
-            assert P.split_profile(clean(t, P.USER_PREFILL), "user") is not None, t
+            assert P.split_profile(clean(t, pre), "user") is not None, t

@@ -1,42 +1,48 @@
-"""PtE: its three variants, the id masking of unseen items/users, and the alignment step."""
+"""PtE: its three methods, the id masking of unseen items/users, the files it reads, and the alignment step."""
 import numpy as np
 import pytest
 import torch
 
 from pte import reps
 from pte.data import DataError
-from pte.embeddings import load_embeddings, save_embeddings
+from pte.embeddings import embedding_meta, load_embeddings, save_embeddings
 from pte.reps import RepContext
 from tests.conftest import ROOT, run_script
 
 
-def build(ml100k, split, variant, monkeypatch, **options):
+def build(ml100k, split, method, monkeypatch, user_side=True, **options):
     import pte.reps.pte as m
-    monkeypatch.setattr(m, "PTE_VARIANT", variant)
+    monkeypatch.setattr(m, "PTE_USER_SIDE", user_side)
     torch.manual_seed(0)
-    return reps.build("pte", RepContext(ml100k, split, 16, options=options))
+    return reps.build(method, RepContext(ml100k, split, 16, options=options))
 
 
 def text(ml100k):
     return str(ml100k.root / "item_text.npy")
 
 
+def user_file(ml100k, path, setting=None, cold=None):
+    users = np.random.default_rng(0).normal(size=(ml100k.n_users, 8)).astype(np.float32)
+    if cold is not None:
+        users[cold] = 0  # cold users have no profile row
+    save_embeddings(path, users, ml100k.user_raw, kind="user", data="ml-100k", encoder="test",
+                    **({"setting": setting} if setting else {}))
+    return str(path)
+
+
 def test_raw_learns_nothing_on_the_profile_side(ml100k, splits, monkeypatch):
-    rep = build(ml100k, splits["longtail"], "raw", monkeypatch, item_emb=text(ml100k))
+    rep = build(ml100k, splits["longtail"], "pte_raw", monkeypatch, user_side=False, item_emb=text(ml100k))
     names = [n for n, p in rep.named_parameters() if p.requires_grad]
     assert all("ids" in n or "user_ids" in n for n in names)
-    proj = build(ml100k, splits["longtail"], "projection", monkeypatch, item_emb=text(ml100k))
+    proj = build(ml100k, splits["longtail"], "pte_projection", monkeypatch, user_side=False, item_emb=text(ml100k))
     assert any("proj" in n for n, _ in proj.named_parameters())
 
 
 def test_unseen_items_and_users_come_from_profiles_alone(ml100k, splits, monkeypatch, tmp_path):
     split = splits["coldstart"]
-    users = np.random.default_rng(0).normal(size=(ml100k.n_users, 8)).astype(np.float32)
     cold = np.diff(split.train_ptr) == 0
-    users[cold] = 0  # cold users have no profile row
-    upath = tmp_path / "u.npy"
-    save_embeddings(upath, users, ml100k.user_raw, kind="user", data="ml-100k", encoder="test")
-    rep = build(ml100k, split, "projection", monkeypatch, item_emb=text(ml100k), user_emb=str(upath))
+    rep = build(ml100k, split, "pte_projection", monkeypatch, item_emb=text(ml100k),
+                user_emb=user_file(ml100k, tmp_path / "u.npy", cold=cold))
     unseen = np.flatnonzero(np.bincount(split.train_items, minlength=ml100k.n_items) == 0)
     assert len(unseen) > 0
     rep.eval()  # no dropout: both calls must see the same MLP
@@ -45,30 +51,97 @@ def test_unseen_items_and_users_come_from_profiles_alone(ml100k, splits, monkeyp
         profile_only = rep.item.profile()
     assert torch.allclose(table[unseen], profile_only[unseen])
     u = torch.as_tensor(np.r_[np.flatnonzero(cold)[:3], -1])
-    assert (rep.sequence_user(u) == 0).all()  # cold users and unknown rows add nothing
-    warm = torch.as_tensor(np.flatnonzero(~cold)[:3])
-    assert rep.sequence_user(warm).abs().sum() > 0
+    assert (rep.user.profile(u.clamp(min=0))[:3] == 0).all()  # cold users have no profile part
+
+
+@pytest.mark.parametrize("setting", ["coldstart", "longtail"])
+@pytest.mark.parametrize("method", ["pte", "pte_raw"])
+def test_no_training_position_sees_its_target(ml100k, splits, monkeypatch, setting, method):
+    """The per-position user side of the sequence backbones, on their real training windows: the
+    vector at position t is the same whatever the target (t + 1) and every later item are."""
+    from pte.batch import as_tensor, causal_windows
+    split = splits[setting]
+    rep = build(ml100k, split, method, monkeypatch, user_side=False, item_emb=text(ml100k))
+    rep.eval()
+    users, inputs, targets = causal_windows(split, 10, 5, empty_prefix=setting == "coldstart")
+    users, inputs = torch.as_tensor(users[:64]), as_tensor(inputs[:64], ml100k.n_items)
+    targets = as_tensor(targets[:64], ml100k.n_items)
+    assert (targets[:, :-1] != ml100k.n_items).any()
+    with torch.no_grad():
+        before = rep.sequence_user(users, inputs)
+        assert before.shape == (64, inputs.shape[1], rep.dim) and before.abs().sum() > 0
+        real = inputs != ml100k.n_items
+        assert (before[~real] == 0).all() or setting == "longtail"  # nothing before the first item
+        for t in range(inputs.shape[1] - 1):
+            kept = targets[:, t] != ml100k.n_items
+            assert (targets[kept, t] == inputs[kept, t + 1]).all()  # position t predicts item t + 1
+            changed = inputs.clone()
+            later = torch.randint(ml100k.n_items, changed[:, t + 1:].shape)
+            changed[:, t + 1:] = torch.where(real[:, t + 1:], later, changed[:, t + 1:])
+            after = rep.sequence_user(users, changed)
+            assert torch.equal(after[:, :t + 1], before[:, :t + 1]), t
+            assert not torch.equal(after[:, t + 1:], before[:, t + 1:])  # and it does read the items so far
+
+
+def test_each_method_declares_the_files_it_reads():
+    assert reps.method_class("pte").reads("longtail") == {"item_emb": "item_profile_aligned",
+                                                           "user_emb": "user_profile_aligned"}
+    assert reps.method_class("pte").reads("coldstart") == {"item_emb": "item_profile_aligned"}
+    assert reps.method_class("pte_projection").reads("longtail")["item_emb"] == "item_profile"
+    assert reps.method_class("morec").reads("coldstart") == {"item_emb": "item_text"}
+    assert reps.method_class("base").reads("longtail") == {}
 
 
 def test_missing_profiles_name_the_fix(ml100k, splits, monkeypatch, tmp_path):
-    import pte.reps.pte as m
-    monkeypatch.setattr(m, "embeddings_dir", lambda data, setting: tmp_path)  # no profiles written yet
+    monkeypatch.setenv("PTE_OUTPUTS", str(tmp_path))  # no profiles written here
     with pytest.raises(DataError, match="inference_base_item.py"):
-        build(ml100k, splits["longtail"], "projection", monkeypatch)
+        build(ml100k, splits["longtail"], "pte_projection", monkeypatch)
+    with pytest.raises(DataError, match="llm/align.py"):
+        build(ml100k, splits["coldstart"], "pte", monkeypatch)
 
 
-def test_align_then_pte_aligned(ml100k_name, ml100k, monkeypatch):
-    out = run_script(ROOT / "llm" / "align.py", "--data", ml100k_name, "--setting", "coldstart",
-                     "--item_emb", text(ml100k), "--epochs", "1", "--patience", "1")
-    assert "kept epoch" in out.stdout
-    from pte.paths import embeddings_dir
-    aligned = embeddings_dir(ml100k_name, "coldstart") / "item_text_aligned.npy"
-    vec = load_embeddings(aligned, ml100k, "item")
+def test_a_flag_reads_exactly_its_file(ml100k, splits, monkeypatch, capsys):
+    build(ml100k, splits["coldstart"], "pte", monkeypatch, item_emb=text(ml100k))  # no *_aligned substitution
+    assert f"--item_emb: read {text(ml100k)}" in capsys.readouterr().out
+
+
+def test_profiles_of_another_setting_are_refused(ml100k, splits, monkeypatch, tmp_path):
+    """A longtail user profile saw every user's training items, coldstart test users' included."""
+    longtail_users = user_file(ml100k, tmp_path / "long.npy", setting="longtail")
+    with pytest.raises(DataError, match="made from the 'longtail' setting"):
+        build(ml100k, splits["coldstart"], "pte_projection", monkeypatch, item_emb=text(ml100k),
+              user_emb=longtail_users)
+    both_users = user_file(ml100k, tmp_path / "both.npy", setting="both")
+    with pytest.raises(DataError, match="the setting's own user profiles"):
+        build(ml100k, splits["longtail"], "pte_projection", monkeypatch, item_emb=text(ml100k), user_emb=both_users)
+    items = np.load(text(ml100k))
+    save_embeddings(tmp_path / "items.npy", items, ml100k.item_raw, kind="item", data="ml-100k", encoder="t",
+                    setting="both")
+    assert load_embeddings(tmp_path / "items.npy", ml100k, "item", setting="coldstart").shape == items.shape
+    build(ml100k, splits["longtail"], "pte_projection", monkeypatch, item_emb=str(tmp_path / "items.npy"),
+          user_emb=user_file(ml100k, tmp_path / "own.npy", setting="longtail"))
+
+
+def test_a_truncated_file_is_named(ml100k, tmp_path):
+    path = tmp_path / "items.npy"
+    save_embeddings(path, np.load(text(ml100k)), ml100k.item_raw, kind="item", data="ml-100k", encoder="t")
+    path.write_bytes(path.read_bytes()[:5000])
+    with pytest.raises(DataError, match=f"{path}: not a readable .npy file"):
+        load_embeddings(path, ml100k, "item")
+
+
+def test_align_then_pte(ml100k_name, ml100k):
+    run_script(ROOT / "llm" / "align.py", "--data", ml100k_name, "--setting", "coldstart",
+               "--item_emb", text(ml100k), "--epochs", "2", "--patience", "1")
+    from pte.pipeline import embedding_path
+    aligned = embedding_path(ml100k_name, "coldstart", "item_text_aligned")
+    vec = load_embeddings(aligned, ml100k, "item", setting="coldstart")
     assert vec.shape == (ml100k.n_items, 384) and np.allclose(np.linalg.norm(vec, axis=1), 1, atol=1e-4)
-    before, after = [float(line.split("NDCG@10")[1].split()[0]) for line in out.stdout.splitlines()
-                     if "valid retrieval before" in line or "kept epoch" in line]
-    assert after >= before
+    meta = embedding_meta(aligned)
+    # the untrained aligner is the identity on MiniLM vectors; two epochs of InfoNCE must beat it on validation
+    assert meta["best_epoch"] >= 1 and meta["valid_ndcg10_after"] > 1.5 * meta["valid_ndcg10_before"]
+    assert [h["epoch"] for h in meta["history"]][:2] == [0, 1]
     run = run_script("Main.py", "--data", ml100k_name, "--setting", "coldstart", "--method", "pte",
-                     "--item_emb", text(ml100k), "--epochs", "1", "--fraction", "0.05", "--max_len", "10",
-                     "--layers", "1", cwd=ROOT / "base_models" / "SASRec")
-    assert "SASRec / pte" in run.stdout
+                     "--item_emb", str(aligned), "--epochs", "1", "--fraction", "0.05", "--layers", "1",
+                     cwd=ROOT / "base_models" / "SASRec")
+    assert "SASRec / pte" in run.stdout and f"read {aligned}" in run.stdout

@@ -21,8 +21,12 @@ def test_quick_pipeline_runs_every_stage_then_resumes_as_a_no_op(ml100k_name):
     assert {(r["setting"], r["backbone"], r["method"]) for r in quick} == {
         (s, b, m) for s in ("coldstart", "longtail") for b in ("SASRec", "DreamRec", "BiasMF") for m in ("base", "pte")}
     pte_long = next(r for r in quick if r["method"] == "pte" and r["setting"] == "longtail" and r["backbone"] == "SASRec")
-    assert pte_long["config"]["item_emb"].endswith("both/embeddings/item_profile.npy")
-    assert pte_long["config"]["user_emb"].endswith("longtail/embeddings/user_profile.npy")
+    # PtE reads the aligned files of its setting, passed explicitly (pte/pipeline.py)
+    assert pte_long["config"]["item_emb"].endswith("longtail/embeddings/item_profile_aligned.npy")
+    assert pte_long["config"]["user_emb"].endswith("longtail/embeddings/user_profile_aligned.npy")
+    pte_cold = next(r for r in quick if r["method"] == "pte" and r["setting"] == "coldstart" and r["backbone"] == "BiasMF")
+    assert pte_cold["config"]["item_emb"].endswith("coldstart/embeddings/item_profile_aligned.npy")
+    assert pte_cold["config"]["user_emb"] == ""   # coldstart's evaluation users have no profile
 
     outputs = os.path.join(os.environ["PTE_OUTPUTS"], "quick", "ml-100k")
     side = json.load(open(os.path.join(outputs, "both", "embeddings", "item_profile.json")))

@@ -17,7 +17,7 @@ def build(name, ml100k, split, **options):
 @pytest.mark.parametrize("setting", ["coldstart", "longtail"])
 def test_interface(name, setting, ml100k, splits, monkeypatch):
     import pte.reps.pte as pte_module
-    monkeypatch.setattr(pte_module, "PTE_VARIANT", "projection")  # PtE on item text: no profile files needed
+    monkeypatch.setattr(pte_module, "PTE_USER_SIDE", False)  # PtE on item text: no profile files needed
     rep = build(name, ml100k, splits[setting], item_emb=str(ml100k.root / "item_text.npy"))
     table = rep.item_table()
     assert table.shape == (ml100k.n_items, rep.dim) and torch.isfinite(table).all()

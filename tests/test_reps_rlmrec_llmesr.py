@@ -154,7 +154,9 @@ def test_llmesr_refresh_reuses_states(ml100k, splits, monkeypatch):
         return encode(x)
 
     batch = Batch(users, inputs, encode(inputs), encode=counted)
+    monkeypatch.setattr(reps.llmesr, "LLMESR_REFRESH", 0)   # the original: every batch's neighbours, every step
     fresh = rep.aux_loss(batch)
+    assert calls and max(calls) < ml100k.n_users
     monkeypatch.setattr(reps.llmesr, "LLMESR_REFRESH", 3)
     calls.clear()
     losses = [rep.aux_loss(batch) for _ in range(5)]

@@ -26,10 +26,16 @@ def test_coldstart_partitions(ml100k, splits):
     tr, va, te = (set(np.unique(p.users)) for p in (s.train_samples, s.valid, s.test))
     assert not (tr & va) and not (tr & te) and not (va & te)
     assert (len(tr), len(va), len(te)) == (754, 94, 95)
-    # validation/test users are later: each one's last interaction is no earlier than any training user's
-    last = ml100k.timestamp[ml100k.user_ptr[1:] - 1]
-    assert last[list(tr)].max() <= last[list(va)].min() <= last[list(te)].min() + 1e-9 or \
-        last[list(va)].max() <= last[list(te)].min()
+    # users ordered by their last interaction, from the raw (user, timestamp) rows alone (not the
+    # split's per-user pointers): training users first, then validation, then test
+    last = np.full(ml100k.n_users, -np.inf)
+    np.maximum.at(last, ml100k.user, ml100k.timestamp)
+    tr_l, va_l, te_l = (np.array(sorted(p)) for p in (tr, va, te))
+    assert last[tr_l].max() <= last[va_l].min() and last[va_l].max() <= last[te_l].min()
+    # and the partitions are exactly the 8:1:1 cut of that order (ties, none on ml-100k, by user index)
+    assert len(np.unique(last)) == ml100k.n_users
+    order = np.lexsort((np.arange(ml100k.n_users), last))
+    assert (set(order[:754]), set(order[754:848]), set(order[848:])) == (tr, va, te)
     # one sample per interaction of the partition's users; cold users have no training items
     for part, users in ((s.valid, va), (s.test, te)):
         assert len(part) == sum(len(ml100k.sequence(u)) for u in users)

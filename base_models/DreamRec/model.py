@@ -168,7 +168,7 @@ class DreamRec(CausalHistory, nn.Module):
 
     def condition(self, users: torch.Tensor | None, inputs: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         """[B, L, d] history states, plus the method's user-side vector where it has one."""
-        return self.rep.add_user(self.encode(inputs, items), users)
+        return self.rep.add_user(self.encode(inputs, items), users, inputs[:, -self.max_len:])
 
     def denoise(self, x: torch.Tensor, h: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """Predicted x0 from x_t [B, d], condition h [B, d] and timesteps t [B] (or [1], shared)."""

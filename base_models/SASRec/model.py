@@ -64,8 +64,8 @@ class SASRec(CausalHistory, nn.Module):
         return self.norm_in(x)
 
     def state(self, users: torch.Tensor | None, inputs: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        """[B, L, d] states; the method's user-side vector (if any) joins every position."""
-        return self.rep.add_user(self.encode(inputs, items), users)
+        """[B, L, d] states; the method's user-side vector (if any) joins each position."""
+        return self.rep.add_user(self.encode(inputs, items), users, inputs[:, -self.max_len:])
 
     def score(self, users: torch.Tensor | None, inputs: torch.Tensor) -> torch.Tensor:
         items = self.rep.item_table()

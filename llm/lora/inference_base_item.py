@@ -5,35 +5,38 @@
     python llm/lora/inference_base_item.py --backend vllm --batch_size 1024    # GPUs, millions of items
     accelerate launch llm/lora/inference_base_item.py                          # one shard per process
 
-Prompt: the item's text, users who chose it in the setting's training interactions, and
-similar items (training co-occurrence) with their teacher profiles. Every item gets a
-profile, including items nobody chose in training (their text alone). Writes
+Prompt: the item's record (its text, who chose it in the setting's training interactions,
+the items most often chosen with it); the model continues after the profile's facts. Every
+item gets a profile, including items nobody chose in training (their text alone). Writes
 outputs/<data>/<setting>/profiles/item_profile.jsonl and embeddings/item_profile.npy.
 """
 from pte.config import apply_overrides
 from pte.data import load_dataset
-from pte.llm.data import LLM_SETTINGS, item_prompt, load_bank, sample_ids, train_view
+from pte.llm import prompts as P
+from pte.llm.data import LLM_SETTINGS, N_CO_CHOSEN, item_record, load_bank, sample_ids, train_view
 from pte.llm.generate import GenSettings
 from pte.llm.inference import BACKENDS, run_inference
 from pte.llm.model import BUNDLED, read_stage
-from pte.llm.profiles import FALLBACKS, profile_path, require_adapter, teacher_bank
+from pte.llm.profiles import FALLBACKS, require_adapter
+from pte.pipeline import profile_path
 from pte.llm.train import setup
 
 DATA = "ml-100k"
-SETTING = "longtail"        # item prompts list users: the setting's training interactions only
+SETTING = "both"           # training interactions: both = those both settings train on (one set of
+                            # adapters serves coldstart and longtail) | longtail | coldstart
 MODEL = BUNDLED
 ADAPTER = "sft_base_item"   # a stage name, a folder, or "none"
 ENCODER = "minilm"
-N_CHOOSERS = 4
-N_SIMILAR = 2
-MAX_NEW_TOKENS = 64
+N_CHOOSERS = 4              # users described per item
+MAX_NEW_TOKENS = 64         # after the facts: the words and the titles
 BATCH_SIZE = 64
 DO_SAMPLE = False
-NO_REPEAT_NGRAM = 3
+NO_REPEAT_NGRAM = 0         # > 0 blocks repeated n-grams; titles repeat "(1995);" patterns, so off
 BACKEND = "hf"
 DTYPE = "auto"
 LOAD_IN_4BIT = False
-FALLBACK = ""               # failed generations: "" (error) | zeros | text (the item's own text)
+FALLBACK = "text"           # failed generations (counted in the sidecar): text (the item's own text) |
+                            # zeros | "" (an error)
 LIMIT = 0                   # > 0: generate this many (seeded sample), the rest get their item text (quick runs)
 FORCE = False
 SEED = 0
@@ -46,7 +49,6 @@ setup(SEED, THREADS)
 ds = load_dataset(DATA)
 view = train_view(ds, SETTING)
 adapter = require_adapter(DATA, SETTING, ADAPTER, "llm/lora/sft_base_item.py")
-context = teacher_bank(DATA, SETTING, "item")   # similar items are described by their teacher profiles
 chooser_notes = None
 if adapter is not None and read_stage(adapter).get("user_notes"):  # bidirectional: user profiles annotate choosers
     p = profile_path(DATA, SETTING, "user_profile_kd")
@@ -55,13 +57,14 @@ if adapter is not None and read_stage(adapter).get("user_notes"):  # bidirection
     chooser_notes = load_bank(p)
 items = sorted(sample_ids(list(range(ds.n_items)), LIMIT, SEED).tolist()) if LIMIT else list(range(ds.n_items))
 skipped = {i: "not generated (--limit)" for i in sorted(set(range(ds.n_items)) - set(items))}
-similar = view.neighbours(items, N_SIMILAR, "item", among=sorted(context))
-prompts = {i: item_prompt(view, i, similar[i], context, N_CHOOSERS, chooser_notes, SEED)[0] for i in items}
+co_chosen = view.neighbours(items, N_CO_CHOSEN, "item")
+records = {i: item_record(view, i, co_chosen[i], N_CHOOSERS, chooser_notes, SEED) for i in items}
+prompts = {i: (P.item_prompt(r.text), P.head_prefill("item", r.head)) for i, r in records.items()}
 
 run_inference(ds=ds, data=DATA, setting=SETTING, kind="item", name=NAME, prompts=prompts, model_name=MODEL,
               adapter=adapter, settings=GenSettings(MAX_NEW_TOKENS, BATCH_SIZE, DO_SAMPLE, no_repeat_ngram=NO_REPEAT_NGRAM,
                                                     seed=SEED),
               encoder=ENCODER, fallback=FALLBACK, skipped=skipped, skipped_fill="text", force=FORCE,
               backend=BACKEND, load_in_4bit=LOAD_IN_4BIT,
-              dtype=DTYPE, prompt_options={"n_choosers": N_CHOOSERS, "n_similar": N_SIMILAR,
+              dtype=DTYPE, prompt_options={"n_choosers": N_CHOOSERS, "n_co_chosen": N_CO_CHOSEN,
                                            "chooser_notes": chooser_notes is not None})

@@ -6,36 +6,39 @@
     python llm/lora/inference_base_mask.py --backend vllm --batch_size 1024    # GPUs, millions of users
     accelerate launch llm/lora/inference_base_mask.py                          # one shard per process
 
-Prompt: (b)'s first turn on the user's training items (nothing masked) and collaborative
-neighbours' training items; the first line of the answer is the profile. Writes
+Prompt: the user's record (attributes, genres, last training items, the items their most
+similar users chose), nothing masked; the model continues after the profile's facts. Writes
 outputs/<data>/<setting>/profiles/user_profile.jsonl and embeddings/user_profile.npy.
 """
 from pte.config import apply_overrides
 from pte.data import load_dataset
-from pte.llm.data import LLM_SETTINGS, load_bank, sample_ids, train_view, user_prompt_collab
+from pte.llm import prompts as P
+from pte.llm.data import LLM_SETTINGS, load_bank, sample_ids, train_view, user_record
 from pte.llm.generate import GenSettings
 from pte.llm.inference import BACKENDS, run_inference
 from pte.llm.model import BUNDLED, read_stage
-from pte.llm.profiles import FALLBACKS, profile_path, require_adapter
+from pte.llm.profiles import FALLBACKS, require_adapter
+from pte.pipeline import profile_path
 from pte.llm.train import setup
 
 DATA = "ml-100k"
-SETTING = "longtail"
+SETTING = "longtail"        # whose training interactions the prompts show; profiles are per setting
+ADAPTER_SETTING = "both"   # where the adapters were trained (the training scripts' --setting)
 MODEL = BUNDLED
 ADAPTER = "grpo"            # the mask + RL adapter; "sft_base_mask" skips RL; "none" = base model
 ENCODER = "minilm"
-MAX_ITEMS = 10
-N_NEIGHBOURS = 2
-NEIGHBOUR_ITEMS = 5
-MAX_NEW_TOKENS = 64
+MAX_ITEMS = 8               # recent training items in the prompt (as in training)
+N_NEIGHBOURS = 20           # similar users whose training items the record counts (as in training)
+MAX_NEW_TOKENS = 64         # after the facts: the words and the titles
 BATCH_SIZE = 64
 DO_SAMPLE = False
-NO_REPEAT_NGRAM = 3
+NO_REPEAT_NGRAM = 0         # > 0 blocks repeated n-grams; titles repeat "(1995);" patterns, so off
 BACKEND = "hf"
 DTYPE = "auto"
 LOAD_IN_4BIT = False
 COLD_USERS = "zeros"        # coldstart users without training items: zeros | text (attributes) | generate
-FALLBACK = ""               # failed generations: "" (error) | zeros | text
+FALLBACK = "text"           # failed generations (counted in the sidecar): text (the user's attributes) |
+                            # zeros | "" (an error)
 LIMIT = 0                   # > 0: generate this many (seeded sample), the rest get their attribute text (quick runs)
 FORCE = False
 SEED = 0
@@ -47,10 +50,10 @@ setup(SEED, THREADS)
 
 ds = load_dataset(DATA)
 view = train_view(ds, SETTING)
-adapter = require_adapter(DATA, SETTING, ADAPTER, "llm/lora/rlhf/rl_training.py")
+adapter = require_adapter(DATA, ADAPTER_SETTING, ADAPTER, "llm/lora/rlhf/rl_training.py")
 item_notes = None
 if adapter is not None and read_stage(adapter).get("item_notes"):  # trained with bidirectional item notes
-    p = profile_path(DATA, SETTING, "item_profile")
+    p = profile_path(DATA, ADAPTER_SETTING, "item_profile")
     if not p.exists():
         raise SystemExit(f"error: {adapter.name} was trained with item-profile notes; run inference_base_item.py first")
     item_notes = load_bank(p)
@@ -60,8 +63,8 @@ users = sorted(has_items | (set(cold) if COLD_USERS == "generate" else set()))
 limited = set(users) - set(sample_ids(users, LIMIT, SEED).tolist()) if LIMIT else set()
 users = [u for u in users if u not in limited]
 neighbours = view.neighbours(users, N_NEIGHBOURS, "user", among=view.train_users)
-prompts = {u: user_prompt_collab(view, u, neighbours[u], MAX_ITEMS, NEIGHBOUR_ITEMS, item_bank=item_notes)[0]
-           for u in users}
+records = {u: user_record(view, u, neighbours[u], max_items=MAX_ITEMS, item_bank=item_notes) for u in users}
+prompts = {u: (P.user_prompt(r.text), P.head_prefill("user", r.head)) for u, r in records.items()}
 skipped = {} if COLD_USERS == "generate" else {u: "no training interactions (cold user)" for u in cold}
 skipped |= {u: "not generated (--limit)" for u in limited}
 
@@ -72,4 +75,4 @@ run_inference(ds=ds, data=DATA, setting=SETTING, kind="user", name=NAME, prompts
               skipped_fill="text" if COLD_USERS == "text" or LIMIT else "zeros", force=FORCE, backend=BACKEND,
               load_in_4bit=LOAD_IN_4BIT, dtype=DTYPE,
               prompt_options={"max_items": MAX_ITEMS, "n_neighbours": N_NEIGHBOURS,
-                              "neighbour_items": NEIGHBOUR_ITEMS, "item_notes": item_notes is not None})
+                              "item_notes": item_notes is not None})

@@ -14,16 +14,19 @@ from pte.config import apply_overrides
 from pte.data import load_dataset
 from pte.llm.data import LLM_SETTINGS, kd_example, sample_ids, train_view
 from pte.llm.model import BUNDLED, load_tokenizer, model_path, trainable_model, write_stage
-from pte.llm.profiles import adapter_dir, teacher_bank, train_data_path
+from pte.llm.profiles import teacher_bank
+from pte.pipeline import adapter_dir, train_data_path
 from pte.llm.train import dump_examples, setup, sft, stage_info
 
 DATA = "ml-100k"
-SETTING = "longtail"        # training interactions of this setting only
+SETTING = "both"           # training interactions: both = those both settings train on (one set of
+                            # adapters serves coldstart and longtail) | longtail | coldstart
 MODEL = BUNDLED             # any HF causal LM path/name ("smollm2" = the bundled SmolLM2-135M-Instruct)
 LOAD_IN_4BIT = False        # GPU + bitsandbytes: the paper's 4-bit LoRA
-MAX_ITEMS = 10              # recent training items in the prompt
+MAX_ITEMS = 8               # recent training items in the prompt
+N_NEIGHBOURS = 20           # similar users whose training items the record counts (as the teacher's)
 N_USERS = 0                 # teacher-profiled users to train on (0 = all of them)
-STEPS = 20                  # optimizer steps (CPU-sized; 0 = EPOCHS over the data)
+STEPS = 16                  # optimizer steps (CPU-sized; 0 = EPOCHS over the data)
 EPOCHS = 1.0
 BATCH_SIZE = 4
 GRAD_ACCUM = 1
@@ -37,12 +40,13 @@ OUT = "sft_base"
 config = apply_overrides(globals(), choices={"SETTING": LLM_SETTINGS})
 setup(SEED, THREADS)
 
-# ---- data: teacher profiles as targets, the user's own training items as the prompt
+# ---- data: teacher profiles as targets, the user's record (own and similar users' training items) as the prompt
 ds = load_dataset(DATA)
 view = train_view(ds, SETTING)
 bank = teacher_bank(DATA, SETTING, "user")
 users = sample_ids(sorted(bank), N_USERS, SEED)
-examples = [kd_example(view, int(u), bank[int(u)], MAX_ITEMS) for u in users]
+neighbours = view.neighbours(users, N_NEIGHBOURS, "user", among=view.train_users)
+examples = [kd_example(view, int(u), bank[int(u)], neighbours[int(u)], MAX_ITEMS) for u in users]
 dump_examples(train_data_path(DATA, SETTING, OUT), examples)
 print(f"sft_base: {len(examples)} examples from {len(bank)} teacher profiles ({SETTING})")
 

@@ -7,13 +7,13 @@
     accelerate launch --config_file llm/configs/multi_gpu.yaml llm/lora/sft_base_item.py
     accelerate launch --config_file llm/configs/zero2.yaml llm/lora/sft_base_item.py
 
-Prompt: the item's text, users who chose it (training interactions only) and similar
-items (cosine over training co-occurrence) with their profiles; target: the teacher's
-item profile. Starts from the user side's collaborative adapter (b) by default.
+Prompt: the item's text, who chose it (training interactions only) and the items most often
+chosen with it (cosine over training co-occurrence); target: the teacher's item profile.
+Starts from the user side's collaborative adapter (b) by default.
 
 Bidirectional rounds (--rounds R > 1, the release's alternation): after each item round,
 the item adapter writes profiles of the teacher-profiled items, which become notes in
-the user-side prompts ("[suited for: ...]" after each item) for another round of (b)
+the user-side records ("[suited for: ...]" after each item) for another round of (b)
 (its adapter is updated in place); the user adapter then writes user profiles, which
 become notes on the choosers in the next item round. Consumers read pte_stage.json:
 with notes, run inference in this order: inference_base -> inference_base_item ->
@@ -22,23 +22,26 @@ rlhf/rl_training -> inference_base_mask (each side's profiles feed the other's p
 from pte.config import apply_overrides
 from pte.data import load_dataset
 from pte.llm import prompts as P
-from pte.llm.data import LLM_SETTINGS, item_example, mask_example, render, sample_ids, train_view, user_prompt_collab
+from pte.llm.data import (LLM_SETTINGS, N_CO_CHOSEN, item_example, item_record, mask_example, render, sample_ids,
+                          train_view, user_record)
 from pte.llm.generate import GenSettings, Job, generate_batch
 from pte.llm.model import BUNDLED, load_tokenizer, model_path, read_stage, trainable_model, write_stage
-from pte.llm.profiles import adapter_dir, require_adapter, teacher_bank, train_data_path
+from pte.llm.profiles import require_adapter, teacher_bank
+from pte.pipeline import adapter_dir, train_data_path
 from pte.llm.train import dump_examples, setup, sft, stage_info
 
 DATA = "ml-100k"
-SETTING = "longtail"        # item prompts list users: training interactions of this setting only
+SETTING = "both"           # training interactions: both = those both settings train on (one set of
+                            # adapters serves coldstart and longtail) | longtail | coldstart
 MODEL = BUNDLED
 INIT_ADAPTER = "sft_base_mask"   # start from the user side's collaborative adapter; "none" = fresh LoRA
 USER_ADAPTER = "sft_base_mask"   # bidirectional rounds: the user-side adapter they update
 LOAD_IN_4BIT = False
-N_CHOOSERS = 4              # users listed per item
-N_SIMILAR = 2               # similar items (with profiles) per item
+N_CHOOSERS = 4              # users described per item
+N_NEIGHBOURS = 20           # bidirectional rounds: similar users whose items a user record counts
 N_ITEMS = 0                 # teacher-profiled items to train on (0 = all)
 ROUNDS = 1                  # > 1: bidirectional user <-> item rounds
-STEPS = 20                  # optimizer steps per round (CPU-sized; 0 = EPOCHS)
+STEPS = 16                  # optimizer steps per round (CPU-sized; 0 = EPOCHS)
 USER_STEPS = 15             # user-side steps per extra round
 EPOCHS = 1.0
 BATCH_SIZE = 4
@@ -60,19 +63,19 @@ view = train_view(ds, SETTING)
 item_bank = teacher_bank(DATA, SETTING, "item")
 user_bank = teacher_bank(DATA, SETTING, "user")
 items = sample_ids(sorted(item_bank), N_ITEMS, SEED)
-similar = view.neighbours(items, N_SIMILAR, "item", among=sorted(item_bank))
+co_chosen = view.neighbours(items, N_CO_CHOSEN, "item")
 
 
-def item_examples(context_items: dict[int, str], chooser_notes: dict[int, str] | None) -> list:
-    """Targets are always the teacher's; the context (similar items, chooser notes) is the latest round's."""
-    return [item_example(view, int(i), {**context_items, int(i): item_bank[int(i)]}, similar[int(i)], N_CHOOSERS,
-                         chooser_notes, SEED) for i in items]
+def item_examples(chooser_notes: dict[int, str] | None) -> list:
+    """Targets are always the teacher's; chooser notes (bidirectional rounds) are the latest round's."""
+    return [item_example(view, int(i), item_bank[int(i)], co_chosen[int(i)], N_CHOOSERS, chooser_notes, SEED)
+            for i in items]
 
 
-def write_profiles(model, tokenizer, prompts: dict[int, list[dict]], kind: str) -> dict[int, str]:
-    """Profiles written by the current adapter (greedy, one line), keeping the valid ones."""
+def write_profiles(model, tokenizer, prompts: dict[int, tuple[list[dict], str]], kind: str) -> dict[int, str]:
+    """Profiles written by the current adapter (greedy, one line, after the facts), keeping the valid ones."""
     model.eval()
-    jobs = [Job(i, render(tokenizer, m, P.prefill_of(kind)), P.prefill_of(kind)) for i, m in prompts.items()]
+    jobs = [Job(i, render(tokenizer, m, pre), pre) for i, (m, pre) in prompts.items()]
     out = {}
     for b in range(0, len(jobs), GEN_BATCH):
         batch = jobs[b:b + GEN_BATCH]
@@ -93,7 +96,7 @@ model = trainable_model(MODEL, init, load_in_4bit=LOAD_IN_4BIT, r=LORA_R, alpha=
 out = adapter_dir(DATA, SETTING, OUT)
 
 # ---- round 1: item side with teacher context
-examples = item_examples(item_bank, None)
+examples = item_examples(None)
 dump_examples(train_data_path(DATA, SETTING, OUT), examples)
 print(f"sft_base_item: {len(examples)} examples from {len(item_bank)} teacher item profiles")
 result = sft(model, tokenizer, examples, out, steps=STEPS, epochs=EPOCHS, batch_size=BATCH_SIZE,
@@ -106,12 +109,12 @@ chooser_notes = None
 for rnd in range(2, ROUNDS + 1):
     user_dir = require_adapter(DATA, SETTING, USER_ADAPTER, "llm/lora/sft_base_mask.py")
     # item -> user: the item adapter's profiles become notes in the user-side prompts
-    prompts = {int(i): item_example(view, int(i), item_bank, similar[int(i)], N_CHOOSERS, chooser_notes,
-                                    SEED).messages[:-1] for i in items}
-    item_notes = write_profiles(model, tokenizer, prompts, "item")
+    recs = {int(i): item_record(view, int(i), co_chosen[int(i)], N_CHOOSERS, chooser_notes, SEED) for i in items}
+    item_notes = write_profiles(model, tokenizer, {i: (P.item_prompt(r.text), P.head_prefill("item", r.head))
+                                                   for i, r in recs.items()}, "item")
     user_model = trainable_model(MODEL, user_dir, load_in_4bit=LOAD_IN_4BIT)
     users = sorted(user_bank)
-    neigh = view.neighbours(users, 2, "user", among=users)
+    neigh = view.neighbours(users, N_NEIGHBOURS, "user", among=view.train_users)
     user_ex = [e for u in users if (e := mask_example(view, u, user_bank, neigh[u], seed=SEED + rnd,
                                                       item_bank=item_notes)) is not None]
     dump_examples(train_data_path(DATA, SETTING, f"{USER_ADAPTER}_round{rnd}"), user_ex)
@@ -120,10 +123,11 @@ for rnd in range(2, ROUNDS + 1):
                  run_name=f"{USER_ADAPTER}-round{rnd}-{DATA}-{SETTING}")
     write_stage(user_dir, **{**read_stage(user_dir), "item_notes": True, "bidirectional_round": rnd})
     # user -> item: the user adapter's profiles become notes on the choosers
-    user_prompts = {u: user_prompt_collab(view, u, neigh[u], item_bank=item_notes)[0] for u in users}
-    chooser_notes = write_profiles(user_model, tokenizer, user_prompts, "user")
+    urecs = {u: user_record(view, u, neigh[u], item_bank=item_notes) for u in users}
+    chooser_notes = write_profiles(user_model, tokenizer, {u: (P.user_prompt(r.text), P.head_prefill("user", r.head))
+                                                           for u, r in urecs.items()}, "user")
     del user_model
-    examples = item_examples(item_notes, chooser_notes)
+    examples = item_examples(chooser_notes)
     dump_examples(train_data_path(DATA, SETTING, f"{OUT}_round{rnd}"), examples)
     result = sft(model, tokenizer, examples, out, steps=STEPS, epochs=EPOCHS, batch_size=BATCH_SIZE,
                  grad_accum=GRAD_ACCUM, lr=LR, max_length=MAX_LENGTH, seed=SEED + rnd, wandb=WANDB,

@@ -6,30 +6,31 @@
     accelerate launch --config_file llm/configs/multi_gpu.yaml llm/lora/sft_base_mask.py
     accelerate launch --config_file llm/configs/zero2.yaml llm/lora/sft_base_mask.py
 
-A two-turn chat per user. Turn 1: the user's training items with one held out (masked)
-and a few collaborative neighbours' items -> the profiles of the user and the neighbours
-(teacher profiles). Turn 2: "Will this user choose <item>?" -> Yes (the held-out item) or
-No (an item a neighbour chose that this user did not), 50/50. Loss on both answers only.
-Neighbours: cosine over training interactions, among teacher-profiled users.
+A two-turn chat per user. Turn 1: the user's record with one training item held out
+(masked) -> the profile that record supports (its facts and collaborative field, the
+teacher's words). Turn 2: "Will this user choose <item>?" -> Yes (the held-out item) or No
+(an item the similar users chose that this user did not), 50/50. Loss on both answers only.
+Similar users: cosine over training interactions.
 Writes outputs/<data>/<setting>/adapters/sft_base_mask/ and train_data/sft_base_mask.jsonl.
 """
 from pte.config import apply_overrides
 from pte.data import load_dataset
 from pte.llm.data import LLM_SETTINGS, mask_example, sample_ids, train_view
 from pte.llm.model import BUNDLED, load_tokenizer, model_path, trainable_model, write_stage
-from pte.llm.profiles import adapter_dir, require_adapter, teacher_bank, train_data_path
+from pte.llm.profiles import require_adapter, teacher_bank
+from pte.pipeline import adapter_dir, train_data_path
 from pte.llm.train import dump_examples, setup, sft, stage_info
 
 DATA = "ml-100k"
-SETTING = "longtail"
+SETTING = "both"           # training interactions: both = those both settings train on (one set of
+                            # adapters serves coldstart and longtail) | longtail | coldstart
 MODEL = BUNDLED
 INIT_ADAPTER = "sft_base"   # continue (a); "none" starts a fresh LoRA on the base model
 LOAD_IN_4BIT = False
-MAX_ITEMS = 10              # own training items in the prompt
-N_NEIGHBOURS = 2            # collaborative neighbours per user
-NEIGHBOUR_ITEMS = 5         # items shown per neighbour
+MAX_ITEMS = 8               # own training items in the prompt
+N_NEIGHBOURS = 20           # similar users whose training items the record counts (as the teacher's)
 N_USERS = 0                 # teacher-profiled users to train on (0 = all)
-STEPS = 20                  # optimizer steps (CPU-sized; 0 = EPOCHS)
+STEPS = 16                  # optimizer steps (CPU-sized; 0 = EPOCHS)
 EPOCHS = 1.0
 BATCH_SIZE = 4
 GRAD_ACCUM = 1
@@ -48,9 +49,9 @@ ds = load_dataset(DATA)
 view = train_view(ds, SETTING)
 bank = teacher_bank(DATA, SETTING, "user")
 users = sample_ids(sorted(bank), N_USERS, SEED)
-neighbours = view.neighbours(users, N_NEIGHBOURS, "user", among=sorted(bank))
-examples = [e for u in users if (e := mask_example(view, int(u), bank, neighbours[int(u)], MAX_ITEMS,
-                                                   NEIGHBOUR_ITEMS, SEED)) is not None]
+neighbours = view.neighbours(users, N_NEIGHBOURS, "user", among=view.train_users)
+examples = [e for u in users if (e := mask_example(view, int(u), bank, neighbours[int(u)], MAX_ITEMS, SEED))
+            is not None]
 dump_examples(train_data_path(DATA, SETTING, OUT), examples)
 yes = sum(e.extra["answer"] == "Yes" for e in examples)
 print(f"sft_base_mask: {len(examples)} examples ({yes} Yes / {len(examples) - yes} No) from {len(bank)} teacher profiles")

@@ -8,11 +8,9 @@ generation), ``teacher`` (teacher prompts and backends), ``rewards`` (GRPO rewar
 ``train`` (trainer plumbing), ``profiles`` (paths; profile files -> embeddings with
 explicit fallbacks), ``inference`` (what the inference scripts share), ``vllm_backend``
 (optional). Scripts: llm/teacher.py, llm/lora/*.py, llm/lora/rlhf/rl_training.py.
-"""
-import os
 
-# Nothing in this stage may wait on a network: offline unless the user says otherwise.
-for _k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
-    os.environ.setdefault(_k, "1")
-os.environ.setdefault("WANDB_MODE", "offline")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+Importing this package changes no environment variable. Local models (the bundled one
+included) load with ``local_files_only=True`` (``model.local_kwargs``); the run-time
+defaults of the LLM scripts (WANDB_MODE=offline, TOKENIZERS_PARALLELISM=false, unless the
+user set them) are set by ``train.setup``, which every LLM script calls first.
+"""

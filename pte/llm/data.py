@@ -22,11 +22,11 @@ from pte.data import Dataset
 from pte.llm import prompts as P
 from pte.splits import Split, load_split
 
-MAX_ITEMS = 10          # most recent training items shown per user
-N_NEIGHBOURS = 2        # collaborative neighbours in (b)/(c)/mask prompts
-NEIGHBOUR_ITEMS = 5     # items shown per neighbour
-N_CHOOSERS = 4          # users listed in an item prompt
-N_SIMILAR = 2           # similar items (with profiles) in an item prompt
+MAX_ITEMS = 8           # most recent training items shown per user
+N_NEIGHBOURS = 20       # most similar users whose training items a user prompt counts
+N_CANDIDATES = 6        # titles shown from them (most chosen first)
+N_CHOOSERS = 4          # users described in an item prompt
+N_CO_CHOSEN = 5         # titles shown as most often chosen with an item
 NOTE_WORDS = 12         # words kept of a profile field used as a note in another prompt
 ID_LIKE = ("zip_code", "zip", "id", "raw")  # attributes that are identifiers, not descriptions
 
@@ -161,6 +161,131 @@ class TrainView:
         return out
 
 
+# ----------------------------------------------------------------- facts
+
+def _article(phrase: str) -> str:
+    """'an' before a vowel sound ('an 18-year-old', 'an Animation'), else 'a'."""
+    w = phrase.split("-")[0].split()[0].lower() if phrase.strip() else ""
+    vowel = w[:1] in tuple("aeiou") or w in ("8", "11", "18") or (w.isdigit() and w.startswith("8"))
+    return "an" if vowel else "a"
+
+
+def _join(words: list[str]) -> str:
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+
+
+def identity(ds: Dataset, u: int, genres: list[str]) -> str:
+    """A user profile's first field: 'A 24-year-old male technician who mostly chooses Drama and Comedy movies'."""
+    desc = user_desc(ds, u)
+    return f"{_article(desc).capitalize()} {desc}" + (f" who mostly chooses {_join(genres)} {domain_noun(ds)}s"
+                                                      if genres else "")
+
+
+def summary(ds: Dataset, i: int) -> str:
+    """An item profile's first field: 'Aladdin (1992), an Animation/Children's/Comedy movie'."""
+    cats = item_categories(ds, i)
+    kinds = "/".join(cats[:3])
+    return f"{short_title(ds, i)}, {_article(kinds)} {kinds} {domain_noun(ds)}" if cats else short_title(ds, i)
+
+
+def audience(view: "TrainView", i: int) -> str:
+    """Who chose item i in training: how many, and their dominant gender/age/occupation when known."""
+    users = view.choosers(i)
+    if len(users) == 0:
+        return "not chosen by any user yet"
+    attrs = [view.ds.users[int(u)] for u in users]
+    parts = []
+    genders = Counter(a.get("gender") for a in attrs if a.get("gender"))
+    if genders:
+        g, c = genders.most_common(1)[0]
+        parts.append(f"{round(100 * c / len(attrs))}% {'male' if g == 'M' else 'female' if g == 'F' else g}")
+    ages = [int(a["age"]) for a in attrs if str(a.get("age", "")).isdigit()]
+    if ages:
+        parts.append(f"median age {int(np.median(ages))}")
+    occ = Counter(a.get("occupation") for a in attrs if a.get("occupation") not in (None, "", "other", "none"))
+    if occ:
+        parts.append(f"top occupation {occ.most_common(1)[0][0]}")
+    n = len(users)
+    return f"chosen by {n} user{'s' if n != 1 else ''}" + (" (" + ", ".join(parts) + ")" if parts else "")
+
+
+def audience_words(view: "TrainView", i: int) -> str:
+    """Who an item suits, from who chose it in training: 'mostly men around 29, often students'."""
+    users = view.choosers(i)
+    if len(users) == 0:
+        return "anyone (nobody has chosen it yet)"
+    attrs = [view.ds.users[int(u)] for u in users]
+    g = Counter(str(a.get("gender", "")).upper() for a in attrs)
+    men = g.get("M", 0) / len(attrs)
+    who = "mostly men" if men >= 0.65 else "mostly women" if men <= 0.35 else "men and women"
+    ages = [int(a["age"]) for a in attrs if str(a.get("age", "")).isdigit()]
+    occ = Counter(a.get("occupation") for a in attrs if a.get("occupation") not in (None, "", "other", "none"))
+    return (who + (f" around {int(np.median(ages))}" if ages else "")
+            + (f", often {occ.most_common(1)[0][0]}s" if occ else ""))
+
+
+# ----------------------------------------------------------------- records: what a prompt shows
+
+@dataclass
+class Record:
+    """What the Profile stage knows about one user or item, and the profile fields it supports."""
+    text: str                           # the prompt's body
+    head: str                           # the profile's first field (facts)
+    picks: list[str]                    # its collaborative field, as the evidence ranks it
+    provenance: list[tuple[int, int]]   # every (user, item) training interaction the text shows
+
+
+def user_record(view: TrainView, u: int, neighbours: list[int], exclude: Iterable[int] = (),
+                max_items: int = MAX_ITEMS, n_candidates: int = N_CANDIDATES,
+                item_bank: dict[int, str] | None = None) -> Record:
+    """The user's attributes, most chosen genres and last training items (minus ``exclude``), and
+    the items their most similar users chose that the prompt does not show as theirs, counted."""
+    ds = view.ds
+    ex = {int(x) for x in exclude}
+    seq = [int(i) for i in view.sequence(u) if int(i) not in ex]
+    own = seq[-max_items:] if max_items > 0 else seq
+    genres = top_categories(ds, seq, 3)
+    seen, count, by = set(seq), Counter(), {}
+    for rank, v in enumerate(neighbours):
+        for i in dict.fromkeys(int(x) for x in view.sequence(v)):
+            if i not in seen:
+                count[i] += 1
+                by.setdefault(i, (rank, v))
+    cand = sorted(count, key=lambda i: (-count[i], by[i][0], i))[:n_candidates]
+    lines = [ds.item_text(i) + (f" [suited for: {n}]" if item_bank and (n := note(item_bank.get(i), "item")) else "")
+             for i in own]
+    text = P.user_record(user_desc(ds, u), genres, lines, [(short_title(ds, i), count[i]) for i in cand],
+                         len(neighbours))
+    return Record(text, identity(ds, u, genres), [short_title(ds, i) for i in cand[:P.N_PICKS]],
+                  [(u, i) for i in own] + [(by[i][1], i) for i in cand])
+
+
+def item_record(view: TrainView, i: int, co_chosen: list[int], n_choosers: int = N_CHOOSERS,
+                user_bank: dict[int, str] | None = None, seed: int = 0) -> Record:
+    """The item's text, who chose it in training (a seeded sample described), and the items most
+    often chosen with it (cosine over training co-occurrence, strongest first)."""
+    ds = view.ds
+    ch = view.choosers(i)
+    if len(ch) > n_choosers:
+        ch = np.sort(np.random.default_rng([seed, i]).choice(ch, n_choosers, replace=False))
+    descs = []
+    for v in ch:
+        n = note(user_bank.get(int(v)), "user") if user_bank else None
+        descs.append(user_desc(ds, int(v)) + (f" ({n})" if n else ""))
+    co = [int(j) for j in co_chosen[:N_CO_CHOSEN]]
+    both = set(view.choosers(i).tolist())
+    witness = {j: next(int(v) for v in view.choosers(j) if int(v) in both) for j in co}  # chose i and j
+    text = P.item_record(ds.item_text(i), audience(view, i), descs, [short_title(ds, j) for j in co])
+    return Record(text, summary(ds, i), [short_title(ds, j) for j in co[:P.N_PICKS]],
+                  [(int(v), int(i)) for v in ch] + [(witness[j], j) for j in co])
+
+
+def grounded(kind: str, rec: Record) -> str:
+    """The profile's facts and collaborative field with no words of a model: the ladder's no-LLM rung."""
+    a, _, c = P.fields_of(kind)
+    return f"{a}: {rec.head}; {c}: {'; '.join(rec.picks) if rec.picks else P.NO_ITEMS}"
+
+
 # ----------------------------------------------------------------- examples
 
 @dataclass
@@ -181,22 +306,10 @@ class Example:
 
 
 def short_title(ds: Dataset, i: int) -> str:
-    """Title (year) without categories: neighbours' items, where prompt tokens are the cost."""
+    """Title (year) without categories: evidence lists and collaborative fields."""
     it = ds.items[int(i)]
     title = it.get("title") or f"item {ds.item_raw[int(i)]}"
     return f"{title} ({it['year']})" if it.get("year") else title
-
-
-def _lines(ds: Dataset, items: Iterable[int]) -> list[str]:
-    return [ds.item_text(int(i)) for i in items]
-
-
-def user_prompt_kd(view: TrainView, u: int, max_items: int = MAX_ITEMS, exclude: Iterable[int] = (),
-                   item_bank: dict[int, str] | None = None) -> tuple[list[dict], list[tuple[int, int]]]:
-    """User prompt of (a) / inference_base: the last ``max_items`` training items (minus ``exclude``)."""
-    own = own_items(view, u, max_items, exclude)
-    notes = [note(item_bank.get(i), "item") for i in own] if item_bank else None
-    return P.user_kd(user_desc(view.ds, u), _lines(view.ds, own), notes), [(u, i) for i in own]
 
 
 def own_items(view: TrainView, u: int, max_items: int, exclude: Iterable[int] = ()) -> list[int]:
@@ -205,91 +318,68 @@ def own_items(view: TrainView, u: int, max_items: int, exclude: Iterable[int] = 
     return seq[-max_items:] if max_items > 0 else seq
 
 
-def user_prompt_collab(view: TrainView, u: int, neighbours: list[int], max_items: int = MAX_ITEMS,
-                       neighbour_items: int = NEIGHBOUR_ITEMS, exclude: Iterable[int] = (),
-                       item_bank: dict[int, str] | None = None) -> tuple[list[dict], list[tuple[int, int]]]:
-    """Turn-1 prompt of (b)/(c)/inference_base_mask: own items (minus held-out) + neighbours' items."""
-    own = own_items(view, u, max_items, exclude)
-    notes = [note(item_bank.get(i), "item") for i in own] if item_bank else None
-    prov = [(u, i) for i in own]
-    neigh = []
-    for v in neighbours:
-        its = own_items(view, v, neighbour_items)
-        prov += [(v, i) for i in its]
-        neigh.append((user_desc(view.ds, v), [short_title(view.ds, i) for i in its]))
-    return P.user_collab(user_desc(view.ds, u), _lines(view.ds, own), neigh, notes), prov
+def teacher_words(profile: str, kind: str) -> str:
+    """The model-written field of a teacher profile (reused when (b) rebuilds a target)."""
+    parts = P.split_profile(profile, kind)
+    if parts is None:
+        raise ValueError(f"not a {kind} profile: {profile!r}")
+    return parts[1]
 
 
-def item_prompt(view: TrainView, i: int, similar: list[int], item_bank: dict[int, str],
-                n_choosers: int = N_CHOOSERS, user_bank: dict[int, str] | None = None,
-                seed: int = 0) -> tuple[list[dict], list[tuple[int, int]]]:
-    """Prompt of (d)/inference_base_item: the item, training users who chose it, similar items' profiles."""
-    ch = view.choosers(i)
-    if len(ch) > n_choosers:
-        ch = np.sort(np.random.default_rng([seed, i]).choice(ch, n_choosers, replace=False))
-    descs = []
-    for v in ch:
-        d = user_desc(view.ds, int(v))
-        n = note(user_bank.get(int(v)), "user") if user_bank else None
-        descs.append(f"{d} ({n})" if n else d)
-    # similar items by title + what their profile says they suit: full profiles would double the prompt
-    sim = [(short_title(view.ds, j), note(item_bank[j], "item")) for j in similar if j in item_bank]
-    return P.item_prompt(view.ds.item_text(i), descs, sim), [(int(v), int(i)) for v in ch]
-
-
-def kd_example(view: TrainView, u: int, target: str, max_items: int = MAX_ITEMS) -> Example:
-    msgs, prov = user_prompt_kd(view, u, max_items)
-    return Example(f"kd-{u}", "kd", u, msgs + [{"role": "assistant", "content": target}], prov)
+def kd_example(view: TrainView, u: int, target: str, neighbours: list[int], max_items: int = MAX_ITEMS) -> Example:
+    """(a): the user's record -> the teacher's profile."""
+    rec = user_record(view, u, neighbours, max_items=max_items)
+    return Example(f"kd-{u}", "kd", u, P.user_prompt(rec.text) + [{"role": "assistant", "content": target}],
+                   rec.provenance)
 
 
 def mask_example(view: TrainView, u: int, user_bank: dict[int, str], neighbours: list[int],
-                 max_items: int = MAX_ITEMS, neighbour_items: int = NEIGHBOUR_ITEMS, seed: int = 0,
-                 item_bank: dict[int, str] | None = None) -> Example | None:
-    """(b): one training interaction held out; turn 1 = profiles, turn 2 = Yes/No on an item."""
+                 max_items: int = MAX_ITEMS, seed: int = 0, item_bank: dict[int, str] | None = None) -> Example | None:
+    """(b): one training interaction held out of the record; turn 1 = the profile that record
+    supports (the teacher's words), turn 2 = will the user choose <item>? Yes (the held-out
+    item) or No (an item the similar users chose and this user never did), 50/50."""
     seq = [int(i) for i in view.sequence(u)]
     if len(seq) < 2 or u not in user_bank:
         return None
     rng = np.random.default_rng([seed, u])
     held = seq[int(rng.integers(len(seq)))]
-    neighbours = [v for v in neighbours if v in user_bank]
-    msgs, prov = user_prompt_collab(view, u, neighbours, max_items, neighbour_items, exclude=[held],
-                                    item_bank=item_bank)
-    target = P.collab_target(user_bank[u], [user_bank[v] for v in neighbours])
+    rec = user_record(view, u, neighbours, exclude=[held], max_items=max_items, item_bank=item_bank)
+    target = P.profile("user", rec.head, teacher_words(user_bank[u], "user"), rec.picks)
     if rng.random() < 0.5:
         item, answer = held, P.YES
-    else:  # an item a neighbour chose in training that this user never chose in training
+    else:
         seen = set(seq)
-        pool = sorted({int(i) for v in neighbours for i in view.sequence(v)} - seen)
-        if not pool:
-            pool = sorted(set(view.train_items.tolist()) - seen)
+        pool = sorted({int(i) for v in neighbours for i in view.sequence(v)} - seen) or \
+            sorted(set(view.train_items.tolist()) - seen)
         item, answer = int(rng.choice(pool)), P.NO
-    msgs = msgs + [{"role": "assistant", "content": target},
-                   {"role": "user", "content": P.yes_no_question(view.ds.item_text(item))},
-                   {"role": "assistant", "content": answer}]
-    return Example(f"mask-{u}", "mask", u, msgs, prov,
+    msgs = P.user_prompt(rec.text) + [{"role": "assistant", "content": target},
+                                      {"role": "user", "content": P.yes_no_question(view.ds.item_text(item))},
+                                      {"role": "assistant", "content": answer}]
+    return Example(f"mask-{u}", "mask", u, msgs, rec.provenance,
                    extra={"heldout": [held], "question_item": item, "answer": answer})
 
 
-def item_example(view: TrainView, i: int, item_bank: dict[int, str], similar: list[int],
-                 n_choosers: int = N_CHOOSERS, user_bank: dict[int, str] | None = None, seed: int = 0) -> Example:
-    msgs, prov = item_prompt(view, i, similar, item_bank, n_choosers, user_bank, seed)
-    return Example(f"item-{i}", "item", i, msgs + [{"role": "assistant", "content": item_bank[i]}], prov)
+def item_example(view: TrainView, i: int, target: str, co_chosen: list[int], n_choosers: int = N_CHOOSERS,
+                 user_bank: dict[int, str] | None = None, seed: int = 0) -> Example:
+    """(d): the item's record -> its teacher profile."""
+    rec = item_record(view, i, co_chosen, n_choosers, user_bank, seed)
+    return Example(f"item-{i}", "item", i, P.item_prompt(rec.text) + [{"role": "assistant", "content": target}],
+                   rec.provenance)
 
 
 def grpo_example(view: TrainView, u: int, neighbours: list[int], k_holdout: int, n_negatives: int,
-                 max_items: int = MAX_ITEMS, neighbour_items: int = NEIGHBOUR_ITEMS, seed: int = 0,
-                 item_bank: dict[int, str] | None = None) -> Example | None:
+                 max_items: int = MAX_ITEMS, seed: int = 0, item_bank: dict[int, str] | None = None) -> Example | None:
     """(c): the last ``k_holdout`` training items are hidden; the reward ranks them among negatives.
 
     Negatives are items the user has no *training* interaction with (validation/test
-    targets are never consulted, not even to exclude them).
+    targets are never consulted, not even to exclude them). The similar users' items keep
+    the hidden ones: the collaborative evidence a good profile should pick up.
     """
     seq = [int(i) for i in view.sequence(u)]
     if len(seq) <= k_holdout:
         return None
     held = sorted(set(seq[-k_holdout:]))
-    visible = [i for i in seq[:-k_holdout] if i not in held]
-    if not visible:
+    if not [i for i in seq[:-k_holdout] if i not in held]:
         return None
     rng = np.random.default_rng([seed, u])
     seen = set(seq)
@@ -299,12 +389,9 @@ def grpo_example(view: TrainView, u: int, neighbours: list[int], k_holdout: int,
     while len(negs) < n_negatives:
         cand = rng.integers(0, view.ds.n_items, size=2 * n_negatives)
         negs += [int(c) for c in cand if int(c) not in seen and int(c) not in negs][:n_negatives - len(negs)]
-    # Neighbours' lists keep their own training items, held-out ones included: that is the
-    # collaborative signal a good profile should pick up.
-    msgs, prov = user_prompt_collab(view, u, neighbours, max_items, neighbour_items, exclude=held,
-                                    item_bank=item_bank)
-    return Example(f"grpo-{u}", "grpo", u, msgs, prov, prefill=P.USER_PREFILL,
-                   extra={"heldout": held, "candidates": held + negs})
+    rec = user_record(view, u, neighbours, exclude=held, max_items=max_items, item_bank=item_bank)
+    return Example(f"grpo-{u}", "grpo", u, P.user_prompt(rec.text), rec.provenance,
+                   prefill=P.head_prefill("user", rec.head), extra={"heldout": held, "candidates": held + negs})
 
 
 # ----------------------------------------------------------------- rendering and tokenising

@@ -3,6 +3,8 @@
 ``MODEL = "smollm2"`` (the default everywhere) means the bundled SmolLM2-135M-Instruct:
 its GGUF is dequantised once into a plain HF folder under .cache/models/ (~45 s) and
 loaded from there afterwards (~4 s). Any other value is a HF folder or hub name.
+A local folder (the bundled model included) is loaded with ``local_files_only=True``, so
+nothing waits on a network; a hub name is left to the hub (and the user's HF_HUB_OFFLINE).
 CUDA + bf16 when a GPU is present, CPU + fp32 otherwise; LoRA through peft; 4-bit
 through bitsandbytes when asked and available.
 """
@@ -14,7 +16,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pte.llm  # noqa: F401  (offline environment defaults)
 from pte.paths import CACHE
 
 BUNDLED = "smollm2"
@@ -42,8 +43,9 @@ def convert_gguf(gguf: str | Path, dest: str | Path) -> Path:
     gguf, dest = Path(gguf), Path(dest)
     t0 = time.perf_counter()
     print(f"converting {gguf.name} -> {dest} (once; ~45 s on 2 cores)", flush=True)
-    tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    src = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name, local_files_only=True)
+    src = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32,
+                                               local_files_only=True)
     config = src.config
     if hasattr(config, "quantization_config"):
         delattr(config, "quantization_config")
@@ -80,6 +82,12 @@ def model_path(name: str = BUNDLED) -> str:
     return name
 
 
+def local_kwargs(path: str | Path) -> dict[str, Any]:
+    """from_pretrained keywords for ``path``: ``local_files_only=True`` for a folder on disk
+    (nothing to fetch, so nothing may wait on a network); none for a hub name."""
+    return {"local_files_only": True} if Path(path).exists() else {}
+
+
 def pick_device(name: str = "auto") -> str:
     """auto: this process's GPU (LOCAL_RANK under accelerate launch/torchrun) if any, else the CPU."""
     import os
@@ -110,7 +118,8 @@ def pick_dtype(device: str, inference: bool = False):
 def load_tokenizer(name: str = BUNDLED, padding_side: str = "left"):
     """The tokenizer with a pad token; left padding for batched generation by default."""
     from transformers import AutoTokenizer
-    tok = AutoTokenizer.from_pretrained(model_path(name))
+    path = model_path(name)
+    tok = AutoTokenizer.from_pretrained(path, **local_kwargs(path))
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     tok.padding_side = padding_side
@@ -151,7 +160,8 @@ def load_model(name: str = BUNDLED, *, adapter: str | Path | None = None, device
     q = quantization_config(load_in_4bit)
     if q is not None:
         kw.update(quantization_config=q, device_map={"": device})
-    model = AutoModelForCausalLM.from_pretrained(model_path(name), **kw)
+    path = model_path(name)
+    model = AutoModelForCausalLM.from_pretrained(path, **kw, **local_kwargs(path))
     if q is not None and trainable:
         from peft import prepare_model_for_kbit_training
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
@@ -195,7 +205,8 @@ def trainable_model(name: str = BUNDLED, init_adapter: str | Path | None = None,
     kw: dict[str, Any] = {"dtype": pick_dtype(pick_device())}
     if q is not None:
         kw.update(quantization_config=q, device_map={"": pick_device()})
-    model = AutoModelForCausalLM.from_pretrained(model_path(name), **kw)
+    path = model_path(name)
+    model = AutoModelForCausalLM.from_pretrained(path, **kw, **local_kwargs(path))
     if q is not None:
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
     if init_adapter:

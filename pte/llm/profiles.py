@@ -1,12 +1,6 @@
-"""Where the Profile stage writes, and how generated profiles become embedding files.
-
-outputs/<data>/<setting>/
-  teacher/{users,items}.jsonl          teacher profiles (training targets)
-  train_data/<stage>.jsonl             every training example, for inspection
-  adapters/<stage>/                    LoRA adapters (+ pte_stage.json, loss/reward curves)
-  profiles/<name>.jsonl                final profiles: id, raw, text, model, adapter, generation settings
-  profiles/<name>.partial.jsonl        the resume log while a run is in progress
-  embeddings/<name>.npy + .json        row i = internal id i; sidecar: encoder, dim, ids, setting, fallbacks
+"""How generated profiles become files: resumable generation into profiles/<name>.jsonl, then
+embeddings/<name>.npy + sidecar (paths: pte.pipeline). Profile rows hold id, raw id, text,
+model, adapter and generation settings; <name>.partial.jsonl is the resume log of a run.
 
 A missing or invalid profile is an error unless an explicit fallback is given; the rows
 that used one are listed in the sidecar's ``fallback_rows``.
@@ -23,29 +17,9 @@ import numpy as np
 from pte.data import Dataset
 from pte.io import write_jsonl
 from pte.llm.generate import Backend, GenSettings, Job, read_done, run_generation
-from pte.paths import outputs_dir, profile_embedding_path
+from pte.pipeline import adapter_dir, embedding_path, outputs_dir, profile_path, teacher_path
 
 FALLBACKS = ("", "zeros", "text")  # "" = error; zeros = zero vector; text = encode the raw description
-
-
-def stage_dir(data: str, setting: str) -> Path:
-    return outputs_dir(data) / setting
-
-
-def teacher_path(data: str, setting: str, kind: str) -> Path:
-    return stage_dir(data, setting) / "teacher" / f"{kind}s.jsonl"
-
-
-def adapter_dir(data: str, setting: str, name: str) -> Path:
-    return stage_dir(data, setting) / "adapters" / name
-
-
-def train_data_path(data: str, setting: str, name: str) -> Path:
-    return stage_dir(data, setting) / "train_data" / f"{name}.jsonl"
-
-
-def profile_path(data: str, setting: str, name: str) -> Path:
-    return stage_dir(data, setting) / "profiles" / f"{name}.jsonl"
 
 
 def partial_path(final: str | Path, rank: int = 0, world: int = 1) -> Path:
@@ -168,7 +142,7 @@ def finalize(rows: dict[int, dict], *, ds: Dataset, kind: str, name: str, data: 
     out = np.zeros((n, dim), np.float32)
     if order:
         out[order] = vecs
-    emb = profile_embedding_path(data, setting, name)
+    emb = embedding_path(data, setting, name)
     fallback_rows = {f: [raw[i] for i in sorted(fill) if fill[i] == f] for f in set(fill.values())}
     reasons = {raw[i]: ("missing" if i in missing else "invalid: " + str(rows[i].get("error"))
                         if i in invalid else skipped[i]) for i in sorted(fill)}

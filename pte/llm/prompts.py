@@ -1,13 +1,16 @@
 """Every prompt of the Profile stage, and the profile shapes they ask for.
 
-Builders take plain strings (descriptions, item lines, profiles) and return chat
-messages; which ids those strings come from is decided in ``pte.llm.data``, where the
-leakage rules live. Prompts are short on purpose: on a 2-core CPU the prompt tokens
-of ~2,600 profiles cost as much as generating them.
+Builders take plain strings (descriptions, item lines, evidence) and return chat messages;
+which ids those strings come from is decided in ``pte.llm.data``, where the leakage rules
+live. The shared instruction sits in the system message, so every prompt of a batch starts
+with the same tokens and generation computes them once (pte.llm.generate).
 
-Shapes (one line each):
-  user: "User identity: <who>; User interests: <what they like>"
-  item: "Item summary: <what it is>; Suited for: <who would like it>"
+A profile is one line of three fields. The first states facts about the subject (computed
+from attributes and training interactions, shown in the prompt); the second is the model's
+own words; the third is collaborative: titles the interaction record points to (the items
+most chosen by the user's most similar users; the items most often chosen with the item).
+  user: "User identity: <who>; User interests: <what they enjoy>; Likely next: <t1>; <t2>; <t3>"
+  item: "Item summary: <what it is>; Suited for: <who enjoys it>; Often chosen with: <t1>; <t2>; <t3>"
 """
 from __future__ import annotations
 
@@ -17,49 +20,44 @@ from pathlib import Path
 
 # Profiles record this; resuming refuses rows written under other prompts. It hashes this
 # file, so any edit to a prompt below counts as a new version.
-PROMPT_VERSION = "1-" + hashlib.sha1(Path(__file__).read_bytes()).hexdigest()[:8]
-SYSTEM = "You write short, factual profiles for a recommender system."
+PROMPT_VERSION = "2-" + hashlib.sha1(Path(__file__).read_bytes()).hexdigest()[:8]
 
-USER_FIELDS = ("User identity", "User interests")
-ITEM_FIELDS = ("Item summary", "Suited for")
+USER_FIELDS = ("User identity", "User interests", "Likely next")
+ITEM_FIELDS = ("Item summary", "Suited for", "Often chosen with")
+USER_SHAPE = "User identity: ...; User interests: ...; Likely next: ..."
+ITEM_SHAPE = "Item summary: ...; Suited for: ...; Often chosen with: ..."
 USER_PREFILL = "User identity:"   # generation starts after this, so the shape always opens right
 ITEM_PREFILL = "Item summary:"
-USER_SHAPE = "User identity: ...; User interests: ..."
-ITEM_SHAPE = "Item summary: ...; Suited for: ..."
 NO_ITEMS = "(none yet)"
-
-
-def _items_block(items: list[str], notes: list[str | None] | None = None) -> str:
-    if not items:
-        return NO_ITEMS
-    notes = notes or [None] * len(items)
-    return "\n".join(f"- {t}" + (f" [suited for: {n}]" if n else "") for t, n in zip(items, notes))
+N_PICKS = 3                       # titles in the collaborative field
+SYSTEM = (f"You write one-line profiles for a recommender system. A user: \"{USER_SHAPE}\", the last field "
+          f"the {N_PICKS} titles their similar users chose most. An item: \"{ITEM_SHAPE}\", the last field the "
+          f"{N_PICKS} titles most often chosen with it. Use only titles from the record.")
 
 
 def _chat(user: str) -> list[dict]:
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
 
 
+def _list(lines: list[str]) -> str:
+    return "\n".join(f"- {t}" for t in lines) if lines else NO_ITEMS
+
+
 # ----------------------------------------------------------------- user side
 
-def user_kd(desc: str, items: list[str], notes: list[str | None] | None = None) -> list[dict]:
-    """(a) and inference_base: the user's own training items only."""
-    return _chat(f"User: {desc}.\nItems they chose, oldest first:\n{_items_block(items, notes)}\n"
-                 f"Write the user's profile in one line: {USER_SHAPE}")
+def user_record(desc: str, genres: list[str], items: list[str], candidates: list[tuple[str, int]],
+                n_neighbours: int) -> str:
+    """What the Profile stage knows about a user: attributes, most chosen genres, the last
+    training items, and the titles their ``n_neighbours`` most similar users chose (with how many)."""
+    cand = [f"{t} [{k}]" for t, k in candidates]
+    return (f"User: {desc}. Most chosen genres: {', '.join(genres) or 'unknown'}.\n"
+            f"Items they chose, oldest first:\n{_list(items)}\n"
+            f"Chosen by their {n_neighbours} most similar users [how many], most first:\n{_list(cand)}")
 
 
-def user_collab(desc: str, items: list[str], neighbours: list[tuple[str, list[str]]],
-                notes: list[str | None] | None = None) -> list[dict]:
-    """(b), (c) and inference_base_mask, turn 1: own items plus collaborative neighbours' items."""
-    neigh = "\n".join(f"Neighbour {k} ({d}): " + "; ".join(its) for k, (d, its) in enumerate(neighbours, 1))
-    return _chat(f"User: {desc}.\nItems they chose, oldest first:\n{_items_block(items, notes)}\n"
-                 f"Similar users:\n{neigh or NO_ITEMS}\n"
-                 f"Write the user's profile in one line ({USER_SHAPE}), then one line per neighbour.")
-
-
-def collab_target(profile: str, neighbour_profiles: list[str]) -> str:
-    """(b) turn-1 answer: the user's profile first (inference keeps only this line)."""
-    return "\n".join([profile] + [f"Neighbour {k}: {p}" for k, p in enumerate(neighbour_profiles, 1)])
+def user_prompt(record: str) -> list[dict]:
+    """(a), (b) turn 1, (c) and the inference scripts."""
+    return _chat(f"{record}\nWrite the user's profile.")
 
 
 def yes_no_question(item: str) -> str:
@@ -72,44 +70,51 @@ YES, NO = "Yes", "No"
 
 # ----------------------------------------------------------------- item side
 
-def item_prompt(item: str, choosers: list[str], similar: list[tuple[str, str]]) -> list[dict]:
-    """(d) and inference_base_item: the item, users who chose it (training only), and similar
-    items with the 'suited for' part of their profiles."""
+def item_record(item: str, audience: str, choosers: list[str], co_chosen: list[str]) -> str:
+    """What the Profile stage knows about an item: its text, who chose it in training, and the
+    items most often chosen together with it (training co-occurrence, strongest first)."""
     chosen = "; ".join(choosers) if choosers else NO_ITEMS
-    sim = "\n".join(f"- {t}: suited for {p}" for t, p in similar) or NO_ITEMS
-    return _chat(f"Item: {item}.\nChosen by: {chosen}.\nSimilar items:\n{sim}\n"
-                 f"Write the item's profile in one line: {ITEM_SHAPE}")
+    return (f"Item: {item}.\nAudience: {audience}. For example: {chosen}.\n"
+            f"Most often chosen together with it, strongest first:\n{_list(co_chosen)}")
 
 
-# ----------------------------------------------------------------- teacher
-
-def teacher_user(desc: str, top: list[str], items: list[str], scaffolded: bool = False) -> list[dict]:
-    """Teacher prompt. A hosted LLM writes the whole line; a scaffolded local model only
-    continues the interests (an instruction quoting the shape gets copied by small models)."""
-    head = (f"User: {desc}. Most frequent genres/categories: {', '.join(top) or 'unknown'}.\n"
-            f"Items they chose, oldest first:\n{_items_block(items)}\n")
-    if scaffolded:
-        return _chat(head + "In one sentence, what does this user enjoy?")
-    return _chat(head + f"Write the user's profile as ONE line in exactly this form:\n{USER_SHAPE}\n"
-                 f"Identity: who they are (age, gender, occupation if known). Interests: the kinds of "
-                 f"stories, moods and themes they enjoy, in one sentence. No names, no lists.")
+def item_prompt(record: str) -> list[dict]:
+    """(d) and inference_base_item."""
+    return _chat(f"{record}\nWrite the item's profile.")
 
 
-def teacher_item(item: str, audience: str, choosers: list[str], scaffolded: bool = False) -> list[dict]:
-    head = f"Item: {item}.\nAudience: {audience}.\nChosen by: {'; '.join(choosers) or NO_ITEMS}.\n"
-    if scaffolded:
-        return _chat(head + "In one sentence, who would enjoy this and why?")
-    return _chat(head + f"Write the item's profile as ONE line in exactly this form:\n{ITEM_SHAPE}\n"
-                 f"Summary: what it is, in one sentence. Suited for: who would enjoy it, in one sentence.")
+# ----------------------------------------------------------------- profiles from their parts
+
+def profile(kind: str, head: str, words: str, picks: list[str]) -> str:
+    """The one-line profile: a field of facts, the model's words, the collaborative titles."""
+    a, b, c = fields_of(kind)
+    return f"{a}: {head}; {b}: {words}; {c}: {'; '.join(picks) if picks else NO_ITEMS}"
 
 
-def teacher_user_scaffold(identity: str) -> str:
-    """For a small local teacher: the factual identity is written out, the model writes the interests."""
-    return f"User identity: {identity}; User interests: Enjoys"
+def head_prefill(kind: str, head: str) -> str:
+    """Generation starts after the facts: the model writes the second and third fields."""
+    a, b, _ = fields_of(kind)
+    return f"{a}: {head}; {b}:"
 
 
-def teacher_item_scaffold(summary: str) -> str:
-    return f"Item summary: {summary}; Suited for: people who"
+WORDS_SYSTEM = "You describe tastes in movies, books or products in a short phrase."
+
+
+def teacher_words_prompt(kind: str, what: str) -> list[dict]:
+    """A local teacher writes only the second field, continuing "Enjoys" / "people who", from what
+    the words are about (the user's own items; the item and its audience) and nothing else: shown
+    the collaborative evidence, a small model writes about the evidence instead of the tastes."""
+    ask = "In a few words, what does this user enjoy?" if kind == "user" else "In a few words, who would enjoy it?"
+    return [{"role": "system", "content": WORDS_SYSTEM}, {"role": "user", "content": f"{what}\n{ask}"}]
+
+
+def teacher_line_prompt(kind: str, record: str) -> list[dict]:
+    """A hosted teacher (--backend openai) writes the whole line from the student's record."""
+    return _chat(f"{record}\nWrite the {kind}'s profile as ONE line in exactly this form: "
+                 f"{USER_SHAPE if kind == 'user' else ITEM_SHAPE}")
+
+
+WORDS_OPENING = {"user": "Enjoys", "item": "people who"}   # a small model continues these
 
 
 # ----------------------------------------------------------------- shape checks
@@ -117,7 +122,7 @@ def teacher_item_scaffold(summary: str) -> str:
 _CHAT_MARKUP = re.compile(r"<\|im_(start|end)\|>|<\|endoftext\|>|\[INST\]|</s>")
 
 
-def fields_of(kind: str) -> tuple[str, str]:
+def fields_of(kind: str) -> tuple[str, str, str]:
     return USER_FIELDS if kind == "user" else ITEM_FIELDS
 
 
@@ -125,11 +130,19 @@ def prefill_of(kind: str) -> str:
     return USER_PREFILL if kind == "user" else ITEM_PREFILL
 
 
-def split_profile(text: str, kind: str) -> tuple[str, str] | None:
-    """(first field, second field) when ``text`` has the kind's shape, else None."""
-    a, b = fields_of(kind)
-    m = re.match(rf"^\s*{a}:\s*(.+?);\s*{b}:\s*(.+?)\s*$", text, flags=re.S)
-    return (m.group(1).strip(), m.group(2).strip()) if m else None
+def split_profile(text: str, kind: str) -> tuple[str, str, str] | None:
+    """(facts, words, collaborative titles) when ``text`` has the kind's shape, else None."""
+    a, b, c = fields_of(kind)
+    m = re.match(rf"^\s*{a}:\s*(.+?);\s*{b}:\s*(.+?);\s*{c}:\s*(.+?)\s*$", text, flags=re.S)
+    return (m.group(1).strip(), m.group(2).strip(), m.group(3).strip()) if m else None
+
+
+def picks_of(text: str, kind: str) -> list[str]:
+    """The titles of a profile's collaborative field."""
+    parts = split_profile(text, kind)
+    if parts is None or parts[2] == NO_ITEMS:
+        return []
+    return [t.strip() for t in parts[2].split(";") if t.strip()]
 
 
 def repetitive(text: str, min_words: int = 12, min_distinct: float = 0.4) -> bool:
@@ -137,7 +150,7 @@ def repetitive(text: str, min_words: int = 12, min_distinct: float = 0.4) -> boo
     return len(words) >= min_words and len(set(words)) / len(words) < min_distinct
 
 
-def check_profile(text: str, kind: str, min_words: int = 4) -> str | None:
+def check_profile(text: str, kind: str, min_words: int = 6) -> str | None:
     """Why ``text`` is not a usable profile (None when it is)."""
     if not text or not text.strip():
         return "empty"
@@ -154,15 +167,15 @@ def check_profile(text: str, kind: str, min_words: int = 4) -> str | None:
 
 
 def format_score(text: str, kind: str) -> float:
-    """In [0, 1]: shape 0.5, non-repetitive 0.25, 8-60 words 0.25 (GRPO's format term)."""
+    """In [0, 1]: shape 0.5, non-repetitive 0.25, 12-90 words 0.25 (GRPO's format term)."""
     if not text or not text.strip():
         return 0.0
     score = 0.5 if split_profile(text, kind) is not None else 0.0
     n = len(re.findall(r"\w+", text))
-    score += 0.25 * (not repetitive(text)) + 0.25 * (8 <= n <= 60)
+    score += 0.25 * (not repetitive(text)) + 0.25 * (12 <= n <= 90)
     return score
 
 
 def first_line(text: str) -> str:
-    """The profile line of a multi-line answer ((b)'s turn 1 lists neighbours after it)."""
+    """The profile line of a multi-line answer."""
     return text.strip().split("\n", 1)[0].strip()

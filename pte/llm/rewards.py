@@ -3,7 +3,8 @@
 Default, recommendation-grounded: embed the sampled profile with the text encoder and
 score how highly it ranks the user's held-out training items among candidates (the
 held-out items + sampled negatives) by cosine with the items' vectors: NDCG over the
-candidate list. A small format term keeps the one-line shape.
+candidate list. A small format term keeps the one-line shape. A completion continues its
+prompt's prefill (the profile's facts), which trl hands over as the dataset column "prefill".
 
 Option ("learned", the release's variant): a reward model (sequence classifier on the
 base LM) trained to prefer teacher profiles over corrupted ones (another user's
@@ -64,14 +65,16 @@ class RecReward:
             out[k] = ndcg_of(self.items[cand] @ v, n_rel)
         return out
 
-    def __call__(self, prompts=None, completions=None, heldout=None, candidates=None, **kwargs) -> list[float]:
-        texts = [completion_text(c, self.prefill) for c in completions]
+    def __call__(self, prompts=None, completions=None, heldout=None, candidates=None, prefill=None,
+                 **kwargs) -> list[float]:
+        texts = [completion_text(c, p) for c, p in zip(completions, prefill or [self.prefill] * len(completions))]
         return self.score(texts, heldout, candidates)
 
 
-def format_reward(prompts=None, completions=None, **kwargs) -> list[float]:
-    """The shape term: 'User identity: ...; User interests: ...', not repetitive, 8-60 words."""
-    return [P.format_score(completion_text(c), "user") for c in completions]
+def format_reward(prompts=None, completions=None, prefill=None, **kwargs) -> list[float]:
+    """The shape term: the three fields, not repetitive, 12-90 words."""
+    return [P.format_score(completion_text(c, p), "user")
+            for c, p in zip(completions, prefill or [P.USER_PREFILL] * len(completions))]
 
 
 def mean_reward(reward: RecReward, texts: list[str], heldout: list[list[int]], candidates: list[list[int]],
@@ -101,7 +104,7 @@ def corrupt(profile: str, others: list[str], rng: random.Random) -> str:
     if kind == 1 and parts and others:
         other = P.split_profile(rng.choice(others), "user")
         if other:
-            return f"User identity: {parts[0]}; User interests: {other[1]}"
+            return P.profile("user", parts[0], other[1], [t.strip() for t in other[2].split(";")])
     words = profile.split()
     return " ".join(words[: max(2, len(words) // 3)])
 
@@ -113,17 +116,18 @@ def train_reward_model(model_name: str, tokenizer, prompts: list[str], profiles:
     from transformers import AutoModelForSequenceClassification
     from trl import RewardConfig, RewardTrainer
 
-    from pte.llm.model import lora_config, model_path, precision_kwargs
+    from pte.llm.model import local_kwargs, lora_config, model_path, precision_kwargs
     rng = random.Random(seed)
 
-    def joined(prompt: str, text: str) -> str:  # prompts end with the prefill the profiles start with
-        return prompt + text[len(P.USER_PREFILL):] if text.startswith(P.USER_PREFILL) else prompt + " " + text
+    def joined(prompt: str, text: str) -> str:  # the prompt ends with the assistant's header
+        return prompt + text
 
     rows = []
     for k, (p, prof) in enumerate(zip(prompts, profiles)):
         bad = corrupt(prof, profiles[:k] + profiles[k + 1:], rng)
         rows.append({"chosen": joined(p, prof), "rejected": joined(p, bad)})
-    model = AutoModelForSequenceClassification.from_pretrained(model_path(model_name), num_labels=1)
+    path = model_path(model_name)
+    model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=1, **local_kwargs(path))
     model.config.pad_token_id = tokenizer.pad_token_id
     cfg = lora_config()
     cfg.task_type = "SEQ_CLS"

@@ -1,108 +1,79 @@
 """Teacher profiles: the targets that (a) distils and (b)/(d) train on.
 
+A teacher profile is grounded: its first field (who the user is / what the item is) and its
+collaborative field (the titles the user's most similar users chose most / the items most
+often chosen with the item) are computed from attributes and *training* interactions, the
+same evidence the student's prompt shows (pte.llm.data.user_record / item_record). What a
+model writes is the second field, in words.
+
 Backends:
-  openai  any OpenAI-compatible chat endpoint (OpenAI, vLLM's server, ...): base URL and
-          key from OPENAI_BASE_URL / OPENAI_API_KEY; the model writes the whole line.
-  hf      a local causal LM (default: the bundled SmolLM2). A 135M model cannot hold the
-          two-field shape by itself, so it is scaffolded: the factual first field (who the
-          user is / what the item is, from attributes and *training* interactions) is
-          written out and the model writes the second (interests / suited for).
+  hf      a local causal LM (default: the bundled SmolLM2). It writes only a user's interests,
+          continuing "Enjoys" after the user's own items; an item's "Suited for" is its audience
+          (who chose it in training): a 135M model invents facts about films ("fans of The Big
+          Bang Theory" for a 1996 comedy), so it is not asked to.
+  openai  any OpenAI-compatible chat endpoint (OpenAI, vLLM's server, ...): base URL and key from
+          OPENAI_BASE_URL / OPENAI_API_KEY; the model writes the whole line from the same record.
 """
 from __future__ import annotations
 
 import json
 import os
+import re
 import time
 import urllib.error
 import urllib.request
-from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
-import numpy as np
-
 from pte.llm import prompts as P
-from pte.llm.data import TrainView, domain_noun, item_categories, own_items, top_categories, user_desc
+from pte.llm.data import Record, TrainView, audience, audience_words, item_record, own_items, user_record
 from pte.llm.generate import GenSettings, Job
 
 
-def _article(phrase: str) -> str:
-    """'an' before a vowel sound ('an 18-year-old', 'an Animation'), else 'a'."""
-    w = phrase.split("-")[0].split()[0].lower() if phrase.strip() else ""
-    vowel = w[:1] in tuple("aeiou") or w in ("8", "11", "18") or (w.isdigit() and w.startswith("8"))
-    return "an" if vowel else "a"
+WORDS = 12   # a local teacher's words are cut to their first clause, at most this many words
 
 
-def _join(words: list[str]) -> str:
-    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
-
-
-def user_identity(view: TrainView, u: int) -> str:
-    top = top_categories(view.ds, view.sequence(u), 3)
-    noun = domain_noun(view.ds)
-    desc = user_desc(view.ds, u)
-    return f"{_article(desc).capitalize()} {desc}" + (f" who mostly chooses {_join(top)} {noun}s" if top else "")
-
-
-def audience(view: TrainView, i: int) -> str:
-    """Who chose item i in training: count, and the dominant gender/age/occupation when known."""
-    users = view.choosers(i)
-    if len(users) == 0:
-        return "not chosen by any user yet"
-    attrs = [view.ds.users[int(u)] for u in users]
-    parts = []
-    genders = Counter(a.get("gender") for a in attrs if a.get("gender"))
-    if genders:
-        g, c = genders.most_common(1)[0]
-        parts.append(f"{round(100 * c / len(attrs))}% {'male' if g == 'M' else 'female' if g == 'F' else g}")
-    ages = [int(a["age"]) for a in attrs if str(a.get("age", "")).isdigit()]
-    if ages:
-        parts.append(f"median age {int(np.median(ages))}")
-    occ = Counter(a.get("occupation") for a in attrs if a.get("occupation") not in (None, "", "other", "none"))
-    if occ:
-        parts.append(f"top occupation {occ.most_common(1)[0][0]}")
-    n = len(users)
-    return f"chosen by {n} user{'s' if n != 1 else ''}" + (" (" + ", ".join(parts) + ")" if parts else "")
-
-
-def item_summary(view: TrainView, i: int) -> str:
-    it = view.ds.items[i]
-    title = it.get("title") or f"item {view.ds.item_raw[i]}"
-    head = f"{title} ({it['year']})" if it.get("year") else title
-    cats = item_categories(view.ds, i)
-    noun = domain_noun(view.ds)
-    if not cats:
-        return f"{head}, {audience(view, i)}"
-    kinds = "/".join(cats[:3])
-    return f"{head}, {_article(kinds)} {kinds} {noun} {audience(view, i)}"
-
-
-def user_job(view: TrainView, u: int, tokenizer, backend: str, max_items: int) -> Job:
-    items = [view.ds.item_text(i) for i in own_items(view, u, max_items)]
-    msgs = P.teacher_user(user_desc(view.ds, u), top_categories(view.ds, view.sequence(u), 3), items,
-                          scaffolded=backend == "hf")
-    prefill = P.teacher_user_scaffold(user_identity(view, u)) if backend == "hf" else ""
+def _job(kind: str, i: int, raw: str, rec: Record, what: str, tokenizer, backend: str) -> Job:
+    if backend == "hf":
+        msgs, prefill = P.teacher_words_prompt(kind, what), P.WORDS_OPENING[kind]
+    else:
+        msgs, prefill = P.teacher_line_prompt(kind, rec.text), ""
     prompt = tokenizer.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True) + prefill \
         if tokenizer is not None else ""
-    return Job(u, prompt, prefill, msgs, view.ds.user_raw[u])
+    return Job(i, prompt, prefill, msgs, raw, meta={"kind": kind, "head": rec.head, "picks": rec.picks})
 
 
-def item_job(view: TrainView, i: int, tokenizer, backend: str, n_choosers: int) -> Job:
-    ch = [user_desc(view.ds, int(v)) for v in view.choosers(i)[:n_choosers]]
-    msgs = P.teacher_item(view.ds.item_text(i), audience(view, i), ch, scaffolded=backend == "hf")
-    prefill = P.teacher_item_scaffold(item_summary(view, i)) if backend == "hf" else ""
-    prompt = tokenizer.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True) + prefill \
-        if tokenizer is not None else ""
-    return Job(i, prompt, prefill, msgs, view.ds.item_raw[i])
+def user_job(view: TrainView, u: int, neighbours: list[int], tokenizer, backend: str, max_items: int) -> Job:
+    own = "\n".join(f"- {view.ds.item_text(i)}" for i in own_items(view, u, max_items))
+    what = f"A user chose, oldest first:\n{own}"
+    return _job("user", u, view.ds.user_raw[u], user_record(view, u, neighbours, max_items=max_items), what,
+                tokenizer, backend)
 
 
-def scaffold_post(text: str, job: Job) -> str:
-    """Keep the model's second field up to its first ';' or line end, and close the sentence."""
+def item_job(view: TrainView, i: int, co_chosen: list[int], tokenizer, backend: str, n_choosers: int,
+             seed: int = 0) -> Job:
+    what = f"{view.ds.item_text(i)}. Audience: {audience(view, i)}."
+    return _job("item", i, view.ds.item_raw[i], item_record(view, i, co_chosen, n_choosers, seed=seed), what,
+                tokenizer, backend)
+
+
+def computed_item(view: TrainView, i: int, co_chosen: list[int], n_choosers: int, seed: int = 0) -> dict:
+    """A local teacher's item profile: every field computed, nothing generated."""
+    rec = item_record(view, i, co_chosen, n_choosers, seed=seed)
+    return {"id": i, "raw": view.ds.item_raw[i], "text": P.profile("item", rec.head, audience_words(view, i), rec.picks),
+            "valid": True, "error": None, "new_tokens": 0, "kind": "item", "head": rec.head, "picks": rec.picks}
+
+
+def teacher_post(text: str, job: Job) -> str:
+    """The profile line: a hosted model's first line as written; a local model's words (up to the
+    first ';' or line end) between the computed facts and the computed collaborative field."""
     if not job.prefill:
         return " ".join(P.first_line(text).split())
-    cont = text.strip().split("\n", 1)[0].split(";", 1)[0].strip().rstrip(",:- ")
-    if not cont:
+    words = re.split(r"[;.\n]", text.strip(), maxsplit=1)[0].strip()
+    words = " ".join(words.split()[:WORDS]).rstrip(",:- ")
+    if not words:
         return ""  # invalid: the retry samples another continuation
-    return " ".join(f"{job.prefill} {cont}".split()).rstrip(".") + "."
+    words = " ".join(f"{job.prefill} {words}".split())
+    return P.profile(job.meta["kind"], job.meta["head"], words, job.meta["picks"])
 
 
 def openai_backend(model: str, base_url: str | None = None, api_key: str | None = None, workers: int = 8,

@@ -15,17 +15,21 @@ from typing import Iterable
 
 import numpy as np
 
-import pte.llm  # noqa: F401  (offline environment defaults)
 from pte.io import write_json, write_jsonl
 from pte.llm.data import Example, tokenize_chat
 from pte.llm.model import precision_kwargs, report_to
 
+RUNTIME_ENV = {"WANDB_MODE": "offline", "TOKENIZERS_PARALLELISM": "false"}  # a user's value wins
+
 
 def setup(seed: int, threads: int = 1) -> None:
-    """Seed everything; on CPU use ``threads`` torch threads (0: torch's default).
+    """Run-time defaults (RUNTIME_ENV, where the user set nothing), seed everything; on CPU use
+    ``threads`` torch threads (0: torch's default).
 
     On 2 shared cores one thread was measured faster than two (others' jobs contend).
     """
+    for key, value in RUNTIME_ENV.items():
+        os.environ.setdefault(key, value)
     import torch
     random.seed(seed)
     np.random.seed(seed)

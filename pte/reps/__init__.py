@@ -2,7 +2,8 @@
 
 Adding a method: write pte/reps/<name>.py with a Representation subclass (its
 hyperparameters as UPPERCASE constants prefixed with the method name, e.g.
-ALPHAFUSE_NULL_DIM) and add one line to METHODS.
+ALPHAFUSE_NULL_DIM; what it reads as READS, e.g. {"item_emb": "item_profile"}) and add
+one line to METHODS. reproduce.py then schedules it after the stages making its files.
 """
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from pte.reps.base import Batch, RepContext, Representation
 METHODS = {
     "base": "pte.reps.base:Base",
     "pte": "pte.reps.pte:PtE",
+    "pte_projection": "pte.reps.pte:PtEProjection",
+    "pte_raw": "pte.reps.pte:PtERaw",
     "morec": "pte.reps.morec:MoRec",
     "unisrec": "pte.reps.unisrec:UniSRec",
     "whitenrec": "pte.reps.whitenrec:WhitenRec",
@@ -35,10 +38,17 @@ def _resolve(name: str) -> tuple[ModuleType, type]:
     return module, getattr(module, cls)
 
 
+def method_class(name: str) -> type[Representation]:
+    return _resolve(name)[1]
+
+
 def method_namespaces() -> list[dict]:
-    """Every method module's globals, so Main.py can override their constants by name."""
-    return [vars(_resolve(n)[0]) for n in METHODS]
+    """Every method module's globals (once each), so Main.py can override their constants by name."""
+    modules = {id(m): m for m in (_resolve(n)[0] for n in METHODS)}
+    return [vars(m) for m in modules.values()]
 
 
 def build(name: str, ctx: RepContext) -> Representation:
-    return _resolve(name)[1](ctx).to(ctx.device)
+    cls = _resolve(name)[1]
+    ctx.reads = cls.reads(ctx.split.setting)
+    return cls(ctx).to(ctx.device)

@@ -89,6 +89,8 @@ def decompose(lang: np.ndarray, dim: int, mode: str, null_dim: int = 0, thres: f
 
 
 class AlphaFuse(Representation):
+    READS = {"item_emb": "item_text"}     # language embeddings E of the items' own text
+
     def __init__(self, ctx: RepContext):
         super().__init__()
         self.dim = ctx.dim

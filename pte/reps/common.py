@@ -1,26 +1,22 @@
 """Pieces several methods share: loading language embeddings, PCA, whitening, MLPs."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import torch
 from torch import nn
 
-from pte.embeddings import load_embeddings
 from pte.reps.base import RepContext
 
 
 def item_language(ctx: RepContext) -> np.ndarray:
-    """The language embedding E of every item: --item_emb, else data/<name>/item_text.npy."""
-    path = ctx.options.get("item_emb") or Path(ctx.ds.root) / "item_text.npy"
-    return load_embeddings(path, ctx.ds, "item")
+    """The language embedding E of every item: --item_emb, else what the method reads
+    (data/<name>/item_text.npy for the text baselines)."""
+    return ctx.read("item_emb", "item")
 
 
 def user_language(ctx: RepContext) -> np.ndarray | None:
     """Per-user language embeddings (--user_emb), or None when the run has none."""
-    path = ctx.options.get("user_emb")
-    return load_embeddings(path, ctx.ds, "user") if path else None
+    return ctx.read("user_emb", "user")
 
 
 def pca(x: np.ndarray, k: int, whiten: bool = False) -> np.ndarray:

@@ -21,6 +21,9 @@ IDREAMREC_KIND = "pca"   # pca | zca whitening of E
 
 
 class IDreamRec(Representation):
+    backbones = ("DreamRec",)
+    READS = {"item_emb": "item_text"}     # language embeddings E of the items' own text
+
     def __init__(self, ctx: RepContext):
         super().__init__()
         table = whiten(item_language(ctx), IDREAMREC_KIND)

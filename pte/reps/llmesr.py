@@ -44,7 +44,7 @@ Deliberate differences from liuqidong07/LLM-ESR
   before the cross-attention; dropout likewise (the backbone's).
 - Loss, heads, layers, dropout and learning rate are the backbone's (LLM-ESR: BCE,
   1 head, 2 layers, dropout 0.5, lr 1e-3); set them on the backbone's command line.
-- LLMESR_REFRESH = N > 0 (reproduce.py's CPU setting) reuses every user's state for N steps
+- LLMESR_REFRESH = N > 0 (the default, 20) reuses every user's state for N steps
   instead of encoding each batch's neighbours afresh: targets up to N steps stale (they are
   detached either way), about 10x less encoder work per step.
 - The neighbours' states are computed under no_grad (the original computes, then
@@ -69,8 +69,8 @@ LLMESR_NEIGHBOURS = 10      # similar users distilled from (the original keeps 1
 LLMESR_HEADS = 2            # heads of each cross-attention
 LLMESR_RESIDUAL = 0.0       # weight of the original view added to the cross-attended one (authors: 0)
 LLMESR_CHUNK = 2048         # neighbour sequences encoded per forward pass
-LLMESR_REFRESH = 0          # 0: neighbours' states recomputed every step (the original); N: every user's
-                            # state recomputed every N steps and reused in between (far cheaper on a CPU)
+LLMESR_REFRESH = 20         # N: every user's state recomputed every N steps and reused in between (far
+                            # cheaper on a CPU); 0: neighbours' states recomputed every step (the original)
 
 
 class CrossAttention(nn.Module):
@@ -93,6 +93,8 @@ class CrossAttention(nn.Module):
 
 
 class LLMESR(Representation):
+    READS = {"item_emb": "item_text"}     # language embeddings E of the items' own text
+
     def __init__(self, ctx: RepContext):
         super().__init__()
         if ctx.dim % 2:

@@ -50,6 +50,8 @@ def select_columns(lang: np.ndarray, dim: int, mode: str, degree: np.ndarray, po
 
 
 class LLMInit(Representation):
+    READS = {"item_emb": "item_text"}     # language embeddings E of the items' own text
+
     def __init__(self, ctx: RepContext):
         super().__init__()
         self.dim = ctx.dim

@@ -24,6 +24,8 @@ MOREC_DROPOUT = 0.0   # dropout inside the two-layer MLP (MOREC_HIDDEN > 0)
 
 
 class MoRec(Representation):
+    READS = {"item_emb": "item_text"}     # language embeddings E of the items' own text
+
     def __init__(self, ctx: RepContext):
         super().__init__()
         self.dim = ctx.dim

@@ -2,69 +2,54 @@
 
     item_i = m_i · ID_i + P(E_i)        E = item profile embeddings (or any item embedding file)
     user_u = m_u · ID_u + Q(U_u)        U = user profile embeddings (BiasMF's user vectors)
-    sequence models add Q(U_u) to their final state for users that have a profile
+    state_t += R(mean of E over the items at or before t)   (sequence models, every position)
 
 m = 1 for items/users with training interactions and 0 otherwise, so anything unseen in
-training is represented by its profile alone. PTE_VARIANT picks how profiles enter:
-  raw         P, Q = a fixed PCA of the embeddings (nothing learned on the profile side)
-  projection  P, Q = MLPs trained end-to-end by the backbone's own loss
-  aligned     E, U = the contrastively aligned files written by llm/align.py, then the MLPs
-Files: --item_emb/--user_emb, else outputs/<data>/<setting>/embeddings/{item,user}_profile.npy;
-the aligned variant reads <stem>_aligned.npy from that folder.
+training is represented by its profile alone. Sequence models get their user side from the
+history itself, position by position: a user profile summarises the whole training sequence,
+so at a training position it would hold the very targets that position predicts (and at
+evaluation it cannot), while the pooled profiles of the items before t never do; this also
+gives coldstart users, who have no profile, a user side. Three methods differ in how profiles enter:
+  pte             E, U = the contrastively aligned files of llm/align.py, then MLPs P, Q
+  pte_projection  E, U = the profile embeddings themselves, MLPs trained by the backbone's loss
+  pte_raw         P, Q = a fixed PCA of the profile embeddings (nothing learned on the profile side)
+Each reads the files it declares (READS, resolved by pte.pipeline) unless --item_emb /
+--user_emb name others; the run prints the files it read.
 """
 from __future__ import annotations
-
-from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-from pte.data import DataError
-from pte.embeddings import load_embeddings
-from pte.paths import embeddings_dir
 from pte.reps.base import RepContext, Representation, id_table
 from pte.reps.common import fit_dim, frozen, mlp
 
-PTE_VARIANT = "aligned"     # raw | projection | aligned
 PTE_FUSE_ID = True          # add ID vectors for items/users seen in training
-PTE_USER_SIDE = True        # use user profiles when a file exists
+PTE_USER_SIDE = True        # use user profiles when the run has them (BiasMF's user vectors)
+PTE_PREFIX_USER = True      # sequence models: add R(mean profile of the items so far) at every position
 PTE_HIDDEN = 256            # MLP width
 PTE_DROPOUT = 0.1
-VARIANTS = ("raw", "projection", "aligned")
-
-
-def resolve(ctx: RepContext, kind: str) -> Path | None:
-    """The embedding file this run reads for ``kind`` (item|user); None if there is no user file."""
-    folder = embeddings_dir(ctx.ds.name, ctx.split.setting)
-    given = ctx.options.get(f"{kind}_emb")
-    base = Path(given) if given else folder / f"{kind}_profile.npy"
-    path = folder / f"{base.stem}_aligned.npy" if PTE_VARIANT == "aligned" else base
-    if path.exists():
-        return path
-    if kind == "user" and not given:
-        return None  # no user profiles (e.g. PtE on item text): item side only
-    fix = (f"python llm/align.py --data {ctx.ds.name} --setting {ctx.split.setting}"
-           + (f" --{kind}_emb {base}" if given else "")) if PTE_VARIANT == "aligned" and base.exists() else \
-        (f"python llm/lora/inference_base_{'item' if kind == 'item' else 'mask'}.py --data {ctx.ds.name} "
-         f"--setting {ctx.split.setting}, or pass --{kind}_emb (e.g. --item_emb {ctx.ds.root}/item_text.npy)")
-    raise DataError(f"{path}: PtE ({PTE_VARIANT}) needs this {kind} embedding file. Make it with: {fix}")
 
 
 class ProfileSide(nn.Module):
     """ID part (masked for ids unseen in training) + profile part, for items or users."""
 
-    def __init__(self, emb: np.ndarray, seen: np.ndarray, dim: int, device):
+    def __init__(self, emb: np.ndarray, seen: np.ndarray, dim: int, device, fixed: bool):
         super().__init__()
         self.register_buffer("has_profile", frozen(np.abs(emb).sum(1) > 0, device))
         self.register_buffer("seen", frozen(seen, device))
         self.ids = id_table(len(emb), dim) if PTE_FUSE_ID else None
-        if PTE_VARIANT == "raw":
+        if fixed:
             self.register_buffer("fixed", frozen(fit_dim(emb, dim), device))
             self.proj = None
         else:
             self.register_buffer("emb", frozen(emb, device))
             self.proj = mlp(emb.shape[1], dim, PTE_HIDDEN, PTE_DROPOUT)
+
+    def profile_input(self) -> torch.Tensor:
+        """The embeddings this side projects (pte_raw: the fixed PCA rows themselves)."""
+        return self.fixed if self.proj is None else self.emb
 
     def profile(self, idx: torch.Tensor | None = None) -> torch.Tensor:
         if self.proj is None:
@@ -83,21 +68,31 @@ class ProfileSide(nn.Module):
 
 
 class PtE(Representation):
+    """pte: aligned profile embeddings (llm/align.py) through learned MLPs, fused with IDs."""
+    READS = {"item_emb": "item_profile_aligned", "user_emb": "user_profile_aligned"}
+    FIXED = False               # True: a fixed PCA instead of the MLPs
+
+    @classmethod
+    def reads(cls, setting: str) -> dict[str, str]:
+        # coldstart's evaluation users are unseen: nobody has a user profile there
+        return {k: v for k, v in cls.READS.items() if setting != "coldstart" or k == "item_emb"}
+
     def __init__(self, ctx: RepContext):
         super().__init__()
-        if PTE_VARIANT not in VARIANTS:
-            raise SystemExit(f"error: --pte_variant must be one of {VARIANTS}, got {PTE_VARIANT!r}")
         self.dim = ctx.dim
         split = ctx.split
         item_seen = np.bincount(split.train_items, minlength=ctx.ds.n_items) > 0
         user_seen = np.diff(split.train_ptr) > 0
-        self.files = {"item": resolve(ctx, "item"), "user": resolve(ctx, "user") if PTE_USER_SIDE else None}
-        self.item = ProfileSide(load_embeddings(self.files["item"], ctx.ds, "item"), item_seen, ctx.dim, ctx.device)
-        if self.files["user"] is not None:
-            self.user = ProfileSide(load_embeddings(self.files["user"], ctx.ds, "user"), user_seen, ctx.dim, ctx.device)
+        self.item = ProfileSide(ctx.read("item_emb", "item"), item_seen, ctx.dim, ctx.device, self.FIXED)
+        users = ctx.read("user_emb", "user") if PTE_USER_SIDE else None
+        if users is not None:
+            self.user = ProfileSide(users, user_seen, ctx.dim, ctx.device, self.FIXED)
         else:  # no user profiles: plain user IDs, for backbones that need user vectors
             self.user = None
             self.user_ids = id_table(ctx.ds.n_users, ctx.dim)
+        self.use_prefix = PTE_PREFIX_USER
+        d_in = self.item.profile_input().shape[1]
+        self.prefix = mlp(d_in, ctx.dim, PTE_HIDDEN, PTE_DROPOUT) if PTE_PREFIX_USER and not self.FIXED else None
 
     def item_table(self) -> torch.Tensor:
         return self.item()
@@ -105,8 +100,24 @@ class PtE(Representation):
     def user_vectors(self, users: torch.Tensor) -> torch.Tensor:
         return self.user(users) if self.user is not None else self.user_ids(users)
 
-    def sequence_user(self, users: torch.Tensor) -> torch.Tensor | None:
-        if self.user is None:
+    def sequence_user(self, users: torch.Tensor | None, inputs: torch.Tensor) -> torch.Tensor | None:
+        """R(causal mean of the item profile embeddings up to each position); 0 before the first item.
+        R is an MLP (pte_raw: none, the fixed PCA rows are pooled as they are)."""
+        if not self.use_prefix:
             return None
-        known = (users >= 0).unsqueeze(-1).float()
-        return self.user.profile(users.clamp(min=0)) * known
+        table = self.item.profile_input()
+        n = table.shape[0]
+        real = (inputs != n).unsqueeze(-1).float()
+        pooled = (table[inputs.clamp(max=n - 1)] * real).cumsum(1) / real.cumsum(1).clamp(min=1)
+        out = pooled if self.prefix is None else self.prefix(pooled)
+        return out * (real.cumsum(1) > 0).float()
+
+
+class PtEProjection(PtE):
+    """pte_projection: the profile embeddings before alignment, through MLPs trained by the backbone."""
+    READS = {"item_emb": "item_profile", "user_emb": "user_profile"}
+
+
+class PtERaw(PtEProjection):
+    """pte_raw: a fixed PCA of the profile embeddings (nothing learned on the profile side)."""
+    FIXED = True

@@ -78,6 +78,7 @@ def _rlmrec_mlp(d_in: int, d_out: int) -> nn.Module:
 
 class _RLMRec(Representation):
     """ID tables for items and users plus the frozen language vectors they are aligned with."""
+    READS = {"item_emb": "item_text"}     # language embeddings E of the items' own text
 
     def __init__(self, ctx: RepContext):
         super().__init__()

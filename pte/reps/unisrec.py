@@ -63,6 +63,8 @@ class MoEAdaptor(nn.Module):
 
 
 class UniSRec(Representation):
+    READS = {"item_emb": "item_text"}     # language embeddings E of the items' own text
+
     def __init__(self, ctx: RepContext):
         super().__init__()
         self.dim = ctx.dim

@@ -35,6 +35,8 @@ def group_whiten(x: np.ndarray, groups: int) -> np.ndarray:
 
 
 class WhitenRec(Representation):
+    READS = {"item_emb": "item_text"}     # language embeddings E of the items' own text
+
     def __init__(self, ctx: RepContext):
         super().__init__()
         self.dim = ctx.dim

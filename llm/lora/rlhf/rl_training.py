@@ -25,17 +25,19 @@ from pte.data import load_dataset
 from pte.embeddings import load_embeddings
 from pte.io import write_json
 from pte.llm import prompts as P
-from pte.llm.data import LLM_SETTINGS, grpo_example, load_bank, render, train_view, user_prompt_collab
+from pte.llm.data import LLM_SETTINGS, grpo_example, load_bank, render, train_view, user_record
 from pte.llm.generate import GenSettings, generate_batch, stop_token_ids
 from pte.llm.model import (BUNDLED, load_tokenizer, model_path, pick_device, precision_kwargs, read_stage,
                            report_to, trainable_model, write_stage)
-from pte.llm.profiles import adapter_dir, profile_path, require_adapter, teacher_bank, train_data_path
+from pte.llm.profiles import require_adapter, teacher_bank
 from pte.llm.rewards import RecReward, format_reward, mean_reward, random_baseline, train_reward_model
 from pte.llm.train import curve, dump_examples, ends, is_main_process, plot_curve, setup, stage_info
-from pte.paths import IMG, dataset_dir, profile_embedding_path
+from pte.paths import IMG, dataset_dir
+from pte.pipeline import adapter_dir, embedding_path, profile_path, train_data_path
 
 DATA = "ml-100k"
-SETTING = "longtail"
+SETTING = "both"           # training interactions: both = those both settings train on (one set of
+                            # adapters serves coldstart and longtail) | longtail | coldstart
 MODEL = BUNDLED
 INIT_ADAPTER = "sft_base_mask"  # continue (b); "none" = a fresh LoRA on the base model
 LOAD_IN_4BIT = False
@@ -46,11 +48,10 @@ N_TRAIN_USERS = 32          # users whose prompts GRPO trains on
 N_EVAL_USERS = 32           # disjoint held-out users for the before/after reward
 K_HOLDOUT = 3               # last training items hidden from the prompt and scored by the reward
 N_NEGATIVES = 20            # sampled negatives per user
-MAX_ITEMS = 10
-N_NEIGHBOURS = 2
-NEIGHBOUR_ITEMS = 5
+MAX_ITEMS = 8               # recent training items in the prompt (as in training)
+N_NEIGHBOURS = 20           # similar users whose training items the record counts (as in (a)/(b))
 FORMAT_WEIGHT = 0.2         # weight of the shape term next to NDCG
-STEPS = 12                  # optimizer steps (CPU-sized)
+STEPS = 8                   # optimizer steps (CPU-sized)
 BATCH_SIZE = 4              # completions per device per micro-batch
 NUM_GENERATIONS = 4         # GRPO group size: BATCH_SIZE x GRAD_ACCUM must divide by it
 GRAD_ACCUM = 2              # 2 micro-batches of 4: 2 prompts x 4 samples per step, half the activation memory
@@ -86,8 +87,7 @@ neighbours = view.neighbours(np.array(train_users + eval_users), N_NEIGHBOURS, "
 
 
 def examples_of(users):
-    out = [grpo_example(view, u, neighbours[u], K_HOLDOUT, N_NEGATIVES, MAX_ITEMS, NEIGHBOUR_ITEMS, SEED,
-                        item_notes) for u in users]
+    out = [grpo_example(view, u, neighbours[u], K_HOLDOUT, N_NEGATIVES, MAX_ITEMS, SEED, item_notes) for u in users]
     return [e for e in out if e is not None]
 
 
@@ -97,7 +97,7 @@ dump_examples(train_data_path(DATA, SETTING, f"{OUT}_eval"), eval_ex)
 
 # ---- the reward: item vectors from the items' text (or their profiles)
 vec_path = dataset_dir(DATA) / "item_text.npy" if ITEM_VECTORS == "text" else \
-    profile_embedding_path(DATA, SETTING, "item_profile")
+    embedding_path(DATA, SETTING, "item_profile")
 rec_reward = RecReward(load_embeddings(vec_path, ds, "item"), ENCODER)
 print(f"grpo: {len(train_ex)} training users, {len(eval_ex)} held-out users, {K_HOLDOUT} hidden items among "
       f"{K_HOLDOUT + N_NEGATIVES} candidates (random ranking NDCG = {random_baseline(K_HOLDOUT, K_HOLDOUT + N_NEGATIVES):.3f})")
@@ -119,7 +119,7 @@ def held_out_reward(policy) -> dict:
     for b in range(0, len(eval_ex), EVAL_BATCH):
         batch = eval_ex[b:b + EVAL_BATCH]
         outs = generate_batch(policy, tokenizer, [prompts[e.subject] for e in batch], s)
-        texts += [" ".join((P.USER_PREFILL + t).split("\n", 1)[0].split()) for t, _ in outs]
+        texts += [" ".join((e.prefill + t).split("\n", 1)[0].split()) for e, (t, _) in zip(batch, outs)]
     policy.train()
     res = mean_reward(rec_reward, texts, [e.extra["heldout"] for e in eval_ex],
                       [e.extra["candidates"] for e in eval_ex], FORMAT_WEIGHT)
@@ -143,8 +143,8 @@ else:
     bank = teacher_bank(DATA, SETTING, "user")
     rm_users = sorted(set(bank) - set(eval_users))
     rm_neigh = view.neighbours(np.array(rm_users), N_NEIGHBOURS, "user", among=view.train_users)
-    rm_prompts = [render(tokenizer, user_prompt_collab(view, u, rm_neigh[u], MAX_ITEMS, NEIGHBOUR_ITEMS)[0],
-                         P.USER_PREFILL) for u in rm_users]
+    rm_prompts = [render(tokenizer, P.user_prompt(rec.text))
+                  for rec in (user_record(view, u, rm_neigh[u], max_items=MAX_ITEMS) for u in rm_users)]
     rm = train_reward_model(MODEL, tokenizer, rm_prompts, [bank[u] for u in rm_users],
                             adapter_dir(DATA, SETTING, f"{OUT}_reward_model"), steps=RM_STEPS, lr=LR,
                             batch_size=4, seed=SEED)
@@ -156,7 +156,8 @@ from trl import GRPOConfig, GRPOTrainer  # noqa: E402
 
 out = adapter_dir(DATA, SETTING, OUT)
 train_ds = Dataset.from_list([{"prompt": prompts[e.subject], "heldout": e.extra["heldout"],
-                               "candidates": e.extra["candidates"], "user": e.subject} for e in train_ex])
+                               "candidates": e.extra["candidates"], "prefill": e.prefill, "user": e.subject}
+                              for e in train_ex])
 args = GRPOConfig(output_dir=str(out / "checkpoints"), max_steps=STEPS, per_device_train_batch_size=BATCH_SIZE,
                   num_generations=NUM_GENERATIONS, gradient_accumulation_steps=GRAD_ACCUM, learning_rate=LR,
                   beta=BETA, temperature=TEMPERATURE, max_completion_length=MAX_COMPLETION,
