@@ -119,6 +119,19 @@ def test_profile_shape_checks():
     assert P.format_score(good, "user") == 1.0 > P.format_score("User identity: a", "user")
     assert P.split_profile(good, "user")[1].startswith("Enjoys")
     assert P.profile("user", "x", "y", []) == f"User identity: x; User interests: y; Likely next: {P.NO_ITEMS}"
+    assert "numbers" in P.check_profile("User identity: x y z; User interests: films; Likely next: 2, 1", "user")
+
+
+def test_picked_numbers_become_titles():
+    """The model picks by number; the profile holds the titles, in its order, without repeats or strays."""
+    options = ["Fargo (1996)", "Contact (1997)", "Scream (1996)", "Heat (1995)"]
+    line = P.answer("user", "A 24-year-old male technician", "Enjoys thrillers", [4, 2, 4, 9])
+    assert line.endswith("Likely next: 4, 2, 4, 9")
+    assert P.resolve(line, "user", options) == ("User identity: A 24-year-old male technician; User interests: "
+                                                "Enjoys thrillers; Likely next: Heat (1995); Contact (1997)")
+    assert P.resolve(line.replace("4, 2, 4, 9", "7, 8"), "user", options) is None   # names nothing listed
+    assert P.resolve("User identity: x", "user", options) is None
+    assert P.resolve(line.replace("4, 2, 4, 9", P.NO_ITEMS), "user", []).endswith(P.NO_ITEMS)  # nothing to pick
 
 
 def test_records_rank_the_evidence(ml100k, splits):
@@ -134,7 +147,8 @@ def test_records_rank_the_evidence(ml100k, splits):
     seq = set(view.sequence(u).tolist())
     best = max(sum(i in set(view.sequence(v).tolist()) for v in neigh) for i in range(ml100k.n_items) if i not in seq)
     assert counts[0] == best
-    assert [line[2:].rsplit(" [", 1)[0] for line in lines[:P.N_PICKS]] == rec.picks
+    assert [line.split(". ", 1)[1].rsplit(" [", 1)[0] for line in lines] == rec.options
+    assert rec.picks == rec.options[:P.N_PICKS] and rec.pick_numbers == [1, 2, 3]
     assert rec.head.startswith(("A ", "An ")) and D.user_desc(ml100k, u) in rec.head
     i = int(view.train_items[3])
     irec = D.item_record(view, i, view.neighbours([i], D.N_CO_CHOSEN, "item")[i])

@@ -13,7 +13,6 @@ embeddings/user_profile_kd.npy (+ .json sidecar). Resumable: re-run after a kill
 """
 from pte.config import apply_overrides
 from pte.data import load_dataset
-from pte.llm import prompts as P
 from pte.llm.data import LLM_SETTINGS, sample_ids, train_view, user_record
 from pte.llm.generate import GenSettings
 from pte.llm.inference import BACKENDS, run_inference
@@ -29,7 +28,7 @@ ADAPTER = "sft_base"        # a stage name under adapters/, a folder, or "none" 
 ENCODER = "minilm"          # any sentence-transformers path
 MAX_ITEMS = 8               # recent training items in the prompt (as in training)
 N_NEIGHBOURS = 20           # similar users whose training items the record counts (as in training)
-MAX_NEW_TOKENS = 64         # after the facts: the words and the titles
+MAX_NEW_TOKENS = 32         # after the facts: the words and the picked numbers (~20 tokens)
 BATCH_SIZE = 64
 DO_SAMPLE = False
 NO_REPEAT_NGRAM = 0         # > 0 blocks repeated n-grams; titles repeat "(1995);" patterns, so off
@@ -58,11 +57,10 @@ limited = set(users) - set(sample_ids(users, LIMIT, SEED).tolist()) if LIMIT els
 users = [u for u in users if u not in limited]
 neighbours = view.neighbours(users, N_NEIGHBOURS, "user", among=view.train_users)
 records = {u: user_record(view, u, neighbours[u], max_items=MAX_ITEMS) for u in users}
-prompts = {u: (P.user_prompt(r.text), P.head_prefill("user", r.head)) for u, r in records.items()}
 skipped = {} if COLD_USERS == "generate" else {u: "no training interactions (cold user)" for u in cold}
 skipped |= {u: "not generated (--limit)" for u in limited}
 
-run_inference(ds=ds, data=DATA, setting=SETTING, kind="user", name=NAME, prompts=prompts, model_name=MODEL,
+run_inference(ds=ds, data=DATA, setting=SETTING, kind="user", name=NAME, records=records, model_name=MODEL,
               adapter=adapter, settings=GenSettings(MAX_NEW_TOKENS, BATCH_SIZE, DO_SAMPLE, no_repeat_ngram=NO_REPEAT_NGRAM,
                                                     seed=SEED),
               encoder=ENCODER, fallback=FALLBACK, skipped=skipped,

@@ -12,7 +12,6 @@ outputs/<data>/<setting>/profiles/item_profile.jsonl and embeddings/item_profile
 """
 from pte.config import apply_overrides
 from pte.data import load_dataset
-from pte.llm import prompts as P
 from pte.llm.data import LLM_SETTINGS, N_CO_CHOSEN, item_record, load_bank, sample_ids, train_view
 from pte.llm.generate import GenSettings
 from pte.llm.inference import BACKENDS, run_inference
@@ -28,7 +27,7 @@ MODEL = BUNDLED
 ADAPTER = "sft_base_item"   # a stage name, a folder, or "none"
 ENCODER = "minilm"
 N_CHOOSERS = 4              # users described per item
-MAX_NEW_TOKENS = 64         # after the facts: the words and the titles
+MAX_NEW_TOKENS = 32         # after the facts: the words and the picked numbers (~20 tokens)
 BATCH_SIZE = 64
 DO_SAMPLE = False
 NO_REPEAT_NGRAM = 0         # > 0 blocks repeated n-grams; titles repeat "(1995);" patterns, so off
@@ -59,9 +58,8 @@ items = sorted(sample_ids(list(range(ds.n_items)), LIMIT, SEED).tolist()) if LIM
 skipped = {i: "not generated (--limit)" for i in sorted(set(range(ds.n_items)) - set(items))}
 co_chosen = view.neighbours(items, N_CO_CHOSEN, "item")
 records = {i: item_record(view, i, co_chosen[i], N_CHOOSERS, chooser_notes, SEED) for i in items}
-prompts = {i: (P.item_prompt(r.text), P.head_prefill("item", r.head)) for i, r in records.items()}
 
-run_inference(ds=ds, data=DATA, setting=SETTING, kind="item", name=NAME, prompts=prompts, model_name=MODEL,
+run_inference(ds=ds, data=DATA, setting=SETTING, kind="item", name=NAME, records=records, model_name=MODEL,
               adapter=adapter, settings=GenSettings(MAX_NEW_TOKENS, BATCH_SIZE, DO_SAMPLE, no_repeat_ngram=NO_REPEAT_NGRAM,
                                                     seed=SEED),
               encoder=ENCODER, fallback=FALLBACK, skipped=skipped, skipped_fill="text", force=FORCE,

@@ -72,17 +72,20 @@ def item_examples(chooser_notes: dict[int, str] | None) -> list:
             for i in items]
 
 
-def write_profiles(model, tokenizer, prompts: dict[int, tuple[list[dict], str]], kind: str) -> dict[int, str]:
+def write_profiles(model, tokenizer, records: dict, kind: str) -> dict[int, str]:
     """Profiles written by the current adapter (greedy, one line, after the facts), keeping the valid ones."""
     model.eval()
-    jobs = [Job(i, render(tokenizer, m, pre), pre) for i, (m, pre) in prompts.items()]
+    prompt = P.user_prompt if kind == "user" else P.item_prompt
+    jobs = [Job(i, render(tokenizer, prompt(r.text), pre := P.head_prefill(kind, r.head)), pre,
+                meta={"options": r.options}) for i, r in records.items()]
     out = {}
     for b in range(0, len(jobs), GEN_BATCH):
         batch = jobs[b:b + GEN_BATCH]
-        texts = generate_batch(model, tokenizer, [j.prompt for j in batch], GenSettings(seed=SEED))
+        texts = generate_batch(model, tokenizer, [j.prompt for j in batch],
+                               GenSettings(max_new_tokens=32, no_repeat_ngram=0, seed=SEED))
         for j, (t, _) in zip(batch, texts):
-            line = " ".join((j.prefill + t).split("\n", 1)[0].split())
-            if P.check_profile(line, kind) is None:
+            line = P.resolve(" ".join((j.prefill + t).split("\n", 1)[0].split()), kind, j.meta["options"])
+            if line and P.check_profile(line, kind) is None:
                 out[j.id] = line
     model.train()
     print(f"   round profiles: {len(out)}/{len(jobs)} valid {kind} profiles")
@@ -110,8 +113,7 @@ for rnd in range(2, ROUNDS + 1):
     user_dir = require_adapter(DATA, SETTING, USER_ADAPTER, "llm/lora/sft_base_mask.py")
     # item -> user: the item adapter's profiles become notes in the user-side prompts
     recs = {int(i): item_record(view, int(i), co_chosen[int(i)], N_CHOOSERS, chooser_notes, SEED) for i in items}
-    item_notes = write_profiles(model, tokenizer, {i: (P.item_prompt(r.text), P.head_prefill("item", r.head))
-                                                   for i, r in recs.items()}, "item")
+    item_notes = write_profiles(model, tokenizer, recs, "item")
     user_model = trainable_model(MODEL, user_dir, load_in_4bit=LOAD_IN_4BIT)
     users = sorted(user_bank)
     neigh = view.neighbours(users, N_NEIGHBOURS, "user", among=view.train_users)
@@ -124,8 +126,7 @@ for rnd in range(2, ROUNDS + 1):
     write_stage(user_dir, **{**read_stage(user_dir), "item_notes": True, "bidirectional_round": rnd})
     # user -> item: the user adapter's profiles become notes on the choosers
     urecs = {u: user_record(view, u, neigh[u], item_bank=item_notes) for u in users}
-    chooser_notes = write_profiles(user_model, tokenizer, {u: (P.user_prompt(r.text), P.head_prefill("user", r.head))
-                                                           for u, r in urecs.items()}, "user")
+    chooser_notes = write_profiles(user_model, tokenizer, urecs, "user")
     del user_model
     examples = item_examples(chooser_notes)
     dump_examples(train_data_path(DATA, SETTING, f"{OUT}_round{rnd}"), examples)

@@ -231,8 +231,17 @@ class Record:
     """What the Profile stage knows about one user or item, and the profile fields it supports."""
     text: str                           # the prompt's body
     head: str                           # the profile's first field (facts)
-    picks: list[str]                    # its collaborative field, as the evidence ranks it
+    options: list[str]                  # the numbered candidate titles the record shows, best first
     provenance: list[tuple[int, int]]   # every (user, item) training interaction the text shows
+
+    @property
+    def picks(self) -> list[str]:
+        """The teacher's collaborative field: the evidence's top titles."""
+        return self.options[:P.N_PICKS]
+
+    @property
+    def pick_numbers(self) -> list[int]:
+        return list(range(1, len(self.picks) + 1))
 
 
 def user_record(view: TrainView, u: int, neighbours: list[int], exclude: Iterable[int] = (),
@@ -256,7 +265,7 @@ def user_record(view: TrainView, u: int, neighbours: list[int], exclude: Iterabl
              for i in own]
     text = P.user_record(user_desc(ds, u), genres, lines, [(short_title(ds, i), count[i]) for i in cand],
                          len(neighbours))
-    return Record(text, identity(ds, u, genres), [short_title(ds, i) for i in cand[:P.N_PICKS]],
+    return Record(text, identity(ds, u, genres), [short_title(ds, i) for i in cand],
                   [(u, i) for i in own] + [(by[i][1], i) for i in cand])
 
 
@@ -276,7 +285,7 @@ def item_record(view: TrainView, i: int, co_chosen: list[int], n_choosers: int =
     both = set(view.choosers(i).tolist())
     witness = {j: next(int(v) for v in view.choosers(j) if int(v) in both) for j in co}  # chose i and j
     text = P.item_record(ds.item_text(i), audience(view, i), descs, [short_title(ds, j) for j in co])
-    return Record(text, summary(ds, i), [short_title(ds, j) for j in co[:P.N_PICKS]],
+    return Record(text, summary(ds, i), [short_title(ds, j) for j in co],
                   [(int(v), int(i)) for v in ch] + [(witness[j], j) for j in co])
 
 
@@ -327,10 +336,16 @@ def teacher_words(profile: str, kind: str) -> str:
 
 
 def kd_example(view: TrainView, u: int, target: str, neighbours: list[int], max_items: int = MAX_ITEMS) -> Example:
-    """(a): the user's record -> the teacher's profile."""
+    """(a): the user's record -> the teacher's profile (its picks as the record's numbers)."""
     rec = user_record(view, u, neighbours, max_items=max_items)
-    return Example(f"kd-{u}", "kd", u, P.user_prompt(rec.text) + [{"role": "assistant", "content": target}],
-                   rec.provenance)
+    line = P.answer("user", rec.head, teacher_words(target, "user"), numbers(P.picks_of(target, "user"), rec))
+    return Example(f"kd-{u}", "kd", u, P.user_prompt(rec.text) + [{"role": "assistant", "content": line}],
+                   rec.provenance, extra={"options": rec.options})
+
+
+def numbers(titles: list[str], rec: Record) -> list[int]:
+    """The record's numbers of the given titles (those it shows)."""
+    return [rec.options.index(t) + 1 for t in titles if t in rec.options]
 
 
 def mask_example(view: TrainView, u: int, user_bank: dict[int, str], neighbours: list[int],
@@ -344,7 +359,7 @@ def mask_example(view: TrainView, u: int, user_bank: dict[int, str], neighbours:
     rng = np.random.default_rng([seed, u])
     held = seq[int(rng.integers(len(seq)))]
     rec = user_record(view, u, neighbours, exclude=[held], max_items=max_items, item_bank=item_bank)
-    target = P.profile("user", rec.head, teacher_words(user_bank[u], "user"), rec.picks)
+    target = P.answer("user", rec.head, teacher_words(user_bank[u], "user"), rec.pick_numbers)
     if rng.random() < 0.5:
         item, answer = held, P.YES
     else:
@@ -356,15 +371,16 @@ def mask_example(view: TrainView, u: int, user_bank: dict[int, str], neighbours:
                                       {"role": "user", "content": P.yes_no_question(view.ds.item_text(item))},
                                       {"role": "assistant", "content": answer}]
     return Example(f"mask-{u}", "mask", u, msgs, rec.provenance,
-                   extra={"heldout": [held], "question_item": item, "answer": answer})
+                   extra={"heldout": [held], "question_item": item, "answer": answer, "options": rec.options})
 
 
 def item_example(view: TrainView, i: int, target: str, co_chosen: list[int], n_choosers: int = N_CHOOSERS,
                  user_bank: dict[int, str] | None = None, seed: int = 0) -> Example:
-    """(d): the item's record -> its teacher profile."""
+    """(d): the item's record -> its teacher profile (its picks as the record's numbers)."""
     rec = item_record(view, i, co_chosen, n_choosers, user_bank, seed)
-    return Example(f"item-{i}", "item", i, P.item_prompt(rec.text) + [{"role": "assistant", "content": target}],
-                   rec.provenance)
+    line = P.answer("item", rec.head, teacher_words(target, "item"), numbers(P.picks_of(target, "item"), rec))
+    return Example(f"item-{i}", "item", i, P.item_prompt(rec.text) + [{"role": "assistant", "content": line}],
+                   rec.provenance, extra={"options": rec.options})
 
 
 def grpo_example(view: TrainView, u: int, neighbours: list[int], k_holdout: int, n_negatives: int,
@@ -391,7 +407,8 @@ def grpo_example(view: TrainView, u: int, neighbours: list[int], k_holdout: int,
         negs += [int(c) for c in cand if int(c) not in seen and int(c) not in negs][:n_negatives - len(negs)]
     rec = user_record(view, u, neighbours, exclude=held, max_items=max_items, item_bank=item_bank)
     return Example(f"grpo-{u}", "grpo", u, P.user_prompt(rec.text), rec.provenance,
-                   prefill=P.head_prefill("user", rec.head), extra={"heldout": held, "candidates": held + negs})
+                   prefill=P.head_prefill("user", rec.head),
+                   extra={"heldout": held, "candidates": held + negs, "options": rec.options})
 
 
 # ----------------------------------------------------------------- rendering and tokenising

@@ -4,7 +4,8 @@ Default, recommendation-grounded: embed the sampled profile with the text encode
 score how highly it ranks the user's held-out training items among candidates (the
 held-out items + sampled negatives) by cosine with the items' vectors: NDCG over the
 candidate list. A small format term keeps the one-line shape. A completion continues its
-prompt's prefill (the profile's facts), which trl hands over as the dataset column "prefill".
+prompt's prefill (the profile's facts) and picks titles by number from the record's options;
+trl hands both over as the dataset columns "prefill" and "options".
 
 Option ("learned", the release's variant): a reward model (sequence classifier on the
 base LM) trained to prefer teacher profiles over corrupted ones (another user's
@@ -20,13 +21,15 @@ import numpy as np
 from pte.llm import prompts as P
 
 
-def completion_text(completion, prefill: str = P.USER_PREFILL) -> str:
-    """The profile a completion stands for: prefill + text (trl passes str or chat messages)."""
+def completion_text(completion, prefill: str = P.USER_PREFILL, options: list[str] | None = None) -> str:
+    """The profile a completion stands for: prefill + text, its picked numbers as the options' titles
+    (trl passes str or chat messages); "" when it generated nothing or names no listed title."""
     if isinstance(completion, list):  # conversational: [{"role": "assistant", "content": ...}]
         completion = completion[-1]["content"] if completion else ""
     if not completion or not completion.strip():
         return ""  # nothing generated: no profile, whatever the prefill says
-    return " ".join((prefill + completion).strip().split("\n", 1)[0].split())
+    line = " ".join((prefill + completion).strip().split("\n", 1)[0].split())
+    return line if options is None else P.resolve(line, "user", options) or ""
 
 
 def ndcg_of(scores: np.ndarray, relevant: int) -> float:
@@ -65,16 +68,19 @@ class RecReward:
             out[k] = ndcg_of(self.items[cand] @ v, n_rel)
         return out
 
-    def __call__(self, prompts=None, completions=None, heldout=None, candidates=None, prefill=None,
+    def __call__(self, prompts=None, completions=None, heldout=None, candidates=None, prefill=None, options=None,
                  **kwargs) -> list[float]:
-        texts = [completion_text(c, p) for c, p in zip(completions, prefill or [self.prefill] * len(completions))]
+        n = len(completions)
+        texts = [completion_text(c, p, o) for c, p, o in zip(completions, prefill or [self.prefill] * n,
+                                                             options or [None] * n)]
         return self.score(texts, heldout, candidates)
 
 
-def format_reward(prompts=None, completions=None, prefill=None, **kwargs) -> list[float]:
-    """The shape term: the three fields, not repetitive, 12-90 words."""
-    return [P.format_score(completion_text(c, p), "user")
-            for c, p in zip(completions, prefill or [P.USER_PREFILL] * len(completions))]
+def format_reward(prompts=None, completions=None, prefill=None, options=None, **kwargs) -> list[float]:
+    """The shape term: the three fields (picks naming listed titles), not repetitive, 12-90 words."""
+    n = len(completions)
+    return [P.format_score(completion_text(c, p, o), "user")
+            for c, p, o in zip(completions, prefill or [P.USER_PREFILL] * n, options or [None] * n)]
 
 
 def mean_reward(reward: RecReward, texts: list[str], heldout: list[list[int]], candidates: list[list[int]],

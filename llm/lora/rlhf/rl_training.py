@@ -30,7 +30,8 @@ from pte.llm.generate import GenSettings, generate_batch, stop_token_ids
 from pte.llm.model import (BUNDLED, load_tokenizer, model_path, pick_device, precision_kwargs, read_stage,
                            report_to, trainable_model, write_stage)
 from pte.llm.profiles import require_adapter, teacher_bank
-from pte.llm.rewards import RecReward, format_reward, mean_reward, random_baseline, train_reward_model
+from pte.llm.rewards import (RecReward, completion_text, format_reward, mean_reward, random_baseline,
+                             train_reward_model)
 from pte.llm.train import curve, dump_examples, ends, is_main_process, plot_curve, setup, stage_info
 from pte.paths import IMG, dataset_dir
 from pte.pipeline import adapter_dir, embedding_path, profile_path, train_data_path
@@ -58,7 +59,7 @@ GRAD_ACCUM = 2              # 2 micro-batches of 4: 2 prompts x 4 samples per st
 LR = 2e-4
 BETA = 0.04                 # KL to the reference (the init adapter's policy)
 TEMPERATURE = 1.0
-MAX_COMPLETION = 40
+MAX_COMPLETION = 32         # the words and the picked numbers
 EVAL_BATCH = 32
 RM_STEPS = 30               # learned reward: reward-model training steps
 SEED = 0
@@ -119,7 +120,7 @@ def held_out_reward(policy) -> dict:
     for b in range(0, len(eval_ex), EVAL_BATCH):
         batch = eval_ex[b:b + EVAL_BATCH]
         outs = generate_batch(policy, tokenizer, [prompts[e.subject] for e in batch], s)
-        texts += [" ".join((e.prefill + t).split("\n", 1)[0].split()) for e, (t, _) in zip(batch, outs)]
+        texts += [completion_text(t, e.prefill, e.extra["options"]) for e, (t, _) in zip(batch, outs)]
     policy.train()
     res = mean_reward(rec_reward, texts, [e.extra["heldout"] for e in eval_ex],
                       [e.extra["candidates"] for e in eval_ex], FORMAT_WEIGHT)
@@ -156,7 +157,8 @@ from trl import GRPOConfig, GRPOTrainer  # noqa: E402
 
 out = adapter_dir(DATA, SETTING, OUT)
 train_ds = Dataset.from_list([{"prompt": prompts[e.subject], "heldout": e.extra["heldout"],
-                               "candidates": e.extra["candidates"], "prefill": e.prefill, "user": e.subject}
+                               "candidates": e.extra["candidates"], "prefill": e.prefill,
+                               "options": e.extra["options"], "user": e.subject}
                               for e in train_ex])
 args = GRPOConfig(output_dir=str(out / "checkpoints"), max_steps=STEPS, per_device_train_batch_size=BATCH_SIZE,
                   num_generations=NUM_GENERATIONS, gradient_accumulation_steps=GRAD_ACCUM, learning_rate=LR,
