@@ -4,6 +4,7 @@
     python reproduce.py --seeds 3                # the paper's mean ± std over seeds
     python reproduce.py --methods all            # every method on every backbone and setting
     python reproduce.py --quick true             # CI-sized (a few minutes): tiny LLM steps, 1 epoch
+    python reproduce.py --llm_seed 1 --methods pte --seeds 3   # PtE on a second run of the Profile stage
 
 Every stage is a script a user runs by hand, with its defaults (the published recipe);
 the stage table, artifact paths and backbone registry live in pte/pipeline.py. The
@@ -34,7 +35,9 @@ BACKBONES = "SASRec,DreamRec,BiasMF"   # registered in pte/pipeline.py BACKBONES
 METHODS = "paper"           # paper: the methods of the paper's tables | all: every method everywhere | a,b,c
 JOBS = 2                    # backbone runs at a time (one CPU thread each)
 QUICK = False               # CI sizes: tiny LLM steps, subsets of profiles, 1 epoch on 5% of the rows
-TAG = ""                    # results tag ("" = main, or quick)
+TAG = ""                    # results tag ("" = main, main_llm<N> with --llm_seed N, or quick)
+LLM_SEED = 0                # Profile-stage seed, passed to every LLM-side stage; N > 0 keeps its outputs
+                            # apart (outputs/llm_seed<N>/) and tags its runs main_llm<N>
 EXTRA = ""                  # extra arguments for every backbone run, e.g. "--dim 128"
 _STAGE_LIST = "\n".join(f"  {s.name:32s} {s.script} {' '.join(s.args)}" for s in pipeline.STAGES)
 config = apply_overrides(globals(), epilog=f"Stages (pte/pipeline.py; run in this order when a method reads "
@@ -42,9 +45,9 @@ config = apply_overrides(globals(), epilog=f"Stages (pte/pipeline.py; run in thi
 
 QUICK_METHODS = "base,pte"
 QUICK_BACKBONE = "--epochs 1 --fraction 0.05"
-tag = TAG or ("quick" if QUICK else "main")
-if QUICK:  # CI-sized adapters and profiles never overwrite real ones
-    os.environ["PTE_OUTPUTS"] = str(outputs_root() / "quick")
+tag = TAG or ("quick" if QUICK else "main" + (f"_llm{LLM_SEED}" if LLM_SEED else ""))
+if QUICK or LLM_SEED:  # CI-sized or other-seed adapters and profiles never overwrite the main ones
+    os.environ["PTE_OUTPUTS"] = str(outputs_root() / ("quick" if QUICK else f"llm_seed{LLM_SEED}"))
 os.environ.setdefault("WANDB_MODE", "offline")
 out = pipeline.outputs_dir(DATA)
 logs, times_path = out / "logs", out / "reproduce_times.json"
@@ -95,7 +98,8 @@ free = [r for r in runs if not r.needs()]
 print(f"2. LLM side: {', '.join(s.name for s in stages) or 'nothing needed'}", flush=True)
 print(f"3. {len(runs)} backbone runs ({sum(r.key in done_runs for r in runs)} complete), {JOBS} at a time: "
       f"the {len(free)} that read no profiles run beside the LLM side", flush=True)
-failed = pipeline.execute(DATA, stages, runs, done_runs, run, tag=tag, jobs=JOBS, quick=QUICK, say=say)
+failed = pipeline.execute(DATA, stages, runs, done_runs, run, tag=tag, jobs=JOBS, quick=QUICK, seed=LLM_SEED,
+                          say=say)
 
 # ---- 4. tables and figures (from results lines only)
 print("4. tables and figures", flush=True)

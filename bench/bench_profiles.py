@@ -20,8 +20,9 @@ and to the final item profiles' embeddings):
   (c) grpo                user_profile: the final profiles, every user
 Item side (the mean of the user's last ITEM_K training items' vectors as the query):
   item text, grounded (no LLM), (d) sft_base_item (item_profile: the final profiles)
-Rows covering only some users are compared with the no-LLM text on exactly those users. Each
-printed row is appended to results/<data>_profiles.jsonl with TAG.
+Rows covering only some users are compared with the no-LLM text on exactly those users, and
+every LLM rung with the grounded rung on the same users (what the model's words and choices add
+to the fields it is given). Each printed row is appended to results/<data>_profiles.jsonl with TAG.
 """
 import json
 import subprocess
@@ -115,6 +116,8 @@ def user_row(name: str, emb: np.ndarray) -> dict:
     m = B.user_side(split, emb, item_text, subset)
     base = B.user_side(split, history, item_text, subset) if name != "no-LLM text" else None
     row = B.ladder_row(name, "user", m, len(covered), base)
+    if name not in ("no-LLM text", "grounded (no LLM)"):   # what the model's words add to its computed fields
+        row["reference"] = B.user_side(split, facts_u, item_text, subset)
     if item_profiles is not None:
         row["vs_item_profiles"] = B.user_side(split, emb, item_profiles, subset)
     return row
@@ -122,7 +125,10 @@ def user_row(name: str, emb: np.ndarray) -> dict:
 
 def item_row(name: str, emb: np.ndarray) -> dict:
     base = B.item_side(split, item_text, ITEM_K) if name != "item text" else None
-    return B.ladder_row(name, "item", B.item_side(split, emb, ITEM_K), len(emb), base)
+    row = B.ladder_row(name, "item", B.item_side(split, emb, ITEM_K), len(emb), base)
+    if name not in ("item text", "grounded (no LLM)"):
+        row["reference"] = B.item_side(split, facts_i, ITEM_K)
+    return row
 
 
 rows = [B.ladder_row("popularity", "popularity", B.popularity(split), ds.n_items),

@@ -132,8 +132,10 @@ class Stage:
     quick: tuple[str, ...] = ()                 # extra arguments in CI-sized runs
     llm: bool = True                            # part of the LLM side (one lane, in table order)
 
-    def command(self, data: str, quick: bool = False) -> list[str]:
-        return [self.script, "--data", data, *self.args, *(self.quick if quick else ())]
+    def command(self, data: str, quick: bool = False, seed: int = 0) -> list[str]:
+        """The stage's command line; ``seed`` (the Profile-stage seed) goes to every LLM-side script."""
+        return [self.script, "--data", data, *self.args, *(self.quick if quick else ()),
+                *(["--seed", str(seed)] if seed and self.llm else [])]
 
     def done(self, data: str) -> bool:
         return all(artifact_done(artifact_path(data, a, s)) for a, s in self.outputs)
@@ -288,7 +290,7 @@ def subprocess_runner(logs: Path, env: dict, times_path: Path, say: Callable[[st
 
 
 def execute(data: str, stages: list[Stage], runs: list[Run], done_runs: set, run: Runner, *, tag: str,
-            jobs: int = 2, quick: bool = False, say: Callable[[str], None] = print) -> list[str]:
+            jobs: int = 2, quick: bool = False, seed: int = 0, say: Callable[[str], None] = print) -> list[str]:
     """Run the LLM-side ``stages`` in order on one lane and the backbone ``runs`` on the others.
 
     A run starts once every stage it needs has finished, so runs that read no profiles go
@@ -309,7 +311,7 @@ def execute(data: str, stages: list[Stage], runs: list[Run], done_runs: set, run
                 if s.done(data):
                     say(f"  {s.name:34s} complete, skipped")
                 else:
-                    run(s.name, s.command(data, quick), max(1, cpus - (jobs - 1)) if waiting else 0)
+                    run(s.name, s.command(data, quick, seed), max(1, cpus - (jobs - 1)) if waiting else 0)
             except SystemExit as e:
                 failed_stage.append(str(e))
                 say(str(e).strip().splitlines()[-2])

@@ -225,14 +225,17 @@ def ladder_row(name: str, side: str, metrics: dict, covered: int, baseline: dict
 
 
 def format_ladder(rows: list[dict]) -> str:
-    """A plain-text table of ladder rows (baseline columns where a row has one)."""
-    head = ["name", "side", "covered", "n", *SHOWN, "base N@10", "rel N@10", "s"]
+    """A plain-text table of ladder rows: the no-LLM baseline on the same users where a row has one,
+    and the grounded (no LLM) rung on the same users where a row has that ("reference")."""
+    head = ["name", "side", "covered", "n", *SHOWN, "base N@10", "rel N@10", "grounded N@10", "rel", "s"]
     body = []
     for r in rows:
-        m, b = r["metrics"], r.get("baseline")
+        m, b, g = r["metrics"], r.get("baseline"), r.get("reference")
         body.append([r["name"], r["side"], str(r["covered"]), str(m["n"]), *(f"{m[k]:.4f}" for k in SHOWN),
                      f"{b['NDCG@10']:.4f}" if b else "-",
                      f"{r['rel_ndcg10']:+.1%}" if b else "-",
+                     f"{g['NDCG@10']:.4f}" if g else "-",
+                     f"{(m['NDCG@10'] - g['NDCG@10']) / g['NDCG@10']:+.1%}" if g and g['NDCG@10'] > 0 else "-",
                      f"{m['seconds']:.2f}" if "seconds" in m else "-"])
     widths = [max(len(x) for x in col) for col in zip(head, *body)]
     fmt = lambda cells: "  ".join(c.ljust(w) if j < 2 else c.rjust(w) for j, (c, w) in enumerate(zip(cells, widths)))

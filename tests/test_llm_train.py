@@ -171,3 +171,29 @@ def test_shape_guide_holds_any_model_to_the_profile_shape(tiny_model):
         outs = generate_batch(model, tok, prompts, GenSettings(max_new_tokens=24, seed=seed, shape="user"), sample=True)
         for t, _ in outs:
             assert P.split_profile(clean(t, pre), "user") is not None, t
+
+
+def test_the_guide_only_lets_a_row_pick_listed_numbers(tiny_model):
+    """Picks: the numbers of listed, not yet picked titles, commas between, min(3, listed) of them;
+    '(none yet)' where nothing is listed. Any model, even a random one."""
+    import re
+    from pte.llm import prompts as P
+    from pte.llm.generate import GenSettings, clean, generate_batch
+    from pte.llm.model import load_model, load_tokenizer
+    tok, model = load_tokenizer(tiny_model), load_model(tiny_model, device="cpu")
+    pre = P.head_prefill("user", "A 24-year-old male technician")
+    prompts = [tok.apply_chat_template([{"role": "user", "content": q}], tokenize=False, add_generation_prompt=True)
+               + pre for q in ("Toy Story", "Alien", "Babe; Casablanca", "x")]
+    listed = [6, 2, 0, 5]
+    for seed in range(3):
+        outs = generate_batch(model, tok, prompts, GenSettings(max_new_tokens=32, seed=seed, shape="user"),
+                              sample=True, picks=listed)
+        for (t, _), n in zip(outs, listed):
+            parts = P.split_profile(clean(t, pre), "user")
+            assert parts is not None, t
+            if n == 0:
+                assert parts[2] == P.NO_ITEMS
+                continue
+            picked = [int(x) for x in re.findall(r"\d+", parts[2])]
+            assert re.fullmatch(r"\d+(, \d+)*", parts[2]) and len(picked) == min(3, n) == len(set(picked)), t
+            assert all(1 <= k <= n for k in picked), t

@@ -117,3 +117,10 @@ def test_a_failed_stage_stops_the_runs_that_need_it(monkeypatch, tmp_path):
 def test_unknown_backbone_names_the_registry():
     with pytest.raises(SystemExit, match="pte/pipeline.py"):
         pipeline.plan_runs(["longtail"], ["NoSuchNet"], lambda s, b: ["base"], [1])
+
+
+def test_the_profile_stage_seed_reaches_every_llm_side_script():
+    for s in pipeline.STAGES:
+        cmd = s.command("ml-100k", seed=3)
+        assert (cmd[-2:] == ["--seed", "3"]) == s.llm, s.name
+        assert "--seed" not in s.command("ml-100k"), s.name

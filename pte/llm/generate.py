@@ -40,7 +40,7 @@ class GenSettings:
     repetition_penalty: float = 1.0   # on generated tokens only
     stop_at_newline: bool = True      # profiles are one line; (b)'s answer lists neighbours after it
     seed: int = 0
-    shape: str = ""                   # "user"/"item": hold rows to the two-field shape (the retry uses it)
+    shape: str = ""                   # "user"/"item": hold rows to the profile's shape (ShapeGuide)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -107,25 +107,59 @@ class ShapeGuide:
     words field's label ("...; User interests:").
 
     While a row writes the words, its first clause end (';', '.', a newline, end of turn), or a
-    third of the token budget, is replaced by '; <last field>:' (fed token by token); the last
-    field (titles separated by ';') then ends at a newline or end of turn. The model still
-    chooses every word; only the separators are fixed.
+    third of the token budget, is replaced by '; <last field>:' (fed token by token). The last
+    field is the picks: with ``picks`` (per row, how many titles the record lists) only the
+    numbers of listed, not yet picked titles may follow, a comma is fed between them, and the
+    row ends after min(N_PICKS, listed) numbers ('(none yet)' is fed where nothing is listed);
+    without, the field runs free to a newline or end of turn. The model chooses every word and
+    which numbers; only separators are fixed.
     """
 
-    def __init__(self, tokenizer, kind: str, n_rows: int, budget: int, stop: set[int]):
-        from pte.llm.prompts import fields_of
+    def __init__(self, tokenizer, kind: str, n_rows: int, budget: int, stop: set[int],
+                 picks: list[int | None] | None = None):
+        from pte.llm.prompts import N_PICKS, NO_ITEMS, fields_of
         self.forced = tokenizer.encode(f"; {fields_of(kind)[-1]}:", add_special_tokens=False)
         self.clause_end = _ids_containing(tokenizer, ";.\n", "_pte_clause_end_ids") | stop
         self.second_end = _ids_containing(tokenizer, "\n", "_pte_newline_set") | stop
         self.phase, self.queue = [1] * n_rows, [[] for _ in range(n_rows)]
         self.field_len = [0] * n_rows  # content tokens written in the current field
-        self.budget = max(1, budget // 3 - len(self.forced))
         self._start_banned = sorted(self.clause_end)  # a field cannot open with '.', ';', '...' or an end
+        self.listed = list(picks) if picks is not None else [None] * n_rows
+        self.chosen: list[list[int]] = [[] for _ in range(n_rows)]
+        self.want = [None if k is None else min(N_PICKS, k) for k in self.listed]
+        # the tokens of " 1" ... " 20"; a number may take several (a tokenizer that splits digits)
+        self.number = {k: tuple(tokenizer.encode(f" {k}", add_special_tokens=False)) for k in range(1, 21)}
+        self.partial: list[list[int]] = [[] for _ in range(n_rows)]   # tokens of the number being written
+        self.comma = tokenizer.encode(",", add_special_tokens=False)
+        self.none_yet = tokenizer.encode(f" {NO_ITEMS}", add_special_tokens=False)
+        # the words' share of the token budget: what the separator and the picks leave (a third without picks)
+        pick_tokens = 1 + max(len(t) for t in self.number.values())
+        self.budget = [max(1, budget - len(self.forced) - (pick_tokens * w if w else len(self.none_yet)) - 1)
+                       if w is not None else max(1, budget // 3 - len(self.forced)) for w in self.want]
+
+    def _open(self, r: int) -> list[int]:
+        """Numbers row r may still pick whose tokens continue what it has written of one."""
+        p = tuple(self.partial[r])
+        return [k for k, seq in self.number.items() if k <= self.listed[r] and k not in self.chosen[r]
+                and len(seq) > len(p) and seq[:len(p)] == p]
+
+    def _open_or_done(self, r: int) -> list[int]:
+        return [k for k in range(1, self.listed[r] + 1) if k not in self.chosen[r]]
+
+    def _allowed(self, r: int) -> list[int]:
+        return sorted({self.number[k][len(self.partial[r])] for k in self._open(r)})
 
     def mask(self, logits, rows: list[int]) -> None:
-        """A field must not be empty (nor open with the template's '...'): no clause end before content."""
+        """A field must not be empty (nor open with '...'); in the picks, only listed numbers."""
         for k, r in enumerate(rows):
-            if not self.queue[r] and self.field_len[r] == 0:
+            if self.queue[r]:
+                continue
+            if self.phase[r] == 2 and self.listed[r]:
+                allowed = self._allowed(r)
+                keep = logits[k, allowed].clone()
+                logits[k] = float("-inf")
+                logits[k, allowed] = keep
+            elif self.field_len[r] == 0:
                 logits[k, self._start_banned] = float("-inf")
 
     def apply(self, rows: list[int], toks: list[int], gens: list[list[int]]) -> tuple[list[int], list[bool]]:
@@ -134,9 +168,22 @@ class ShapeGuide:
             end = False
             if self.queue[r]:
                 t = self.queue[r].pop(0)
-            elif self.phase[r] == 1 and (t in self.clause_end or len(gens[r]) >= self.budget):
+                end = self.phase[r] == 3 and not self.queue[r]
+            elif self.phase[r] == 1 and (t in self.clause_end or len(gens[r]) >= self.budget[r]):
                 self.phase[r], self.field_len[r] = 2, 0
                 t, *self.queue[r] = self.forced
+                if self.listed[r] == 0:   # nothing listed: the field says so and the row ends
+                    self.phase[r], self.queue[r] = 3, self.queue[r] + self.none_yet
+            elif self.phase[r] == 2 and self.listed[r]:
+                self.partial[r].append(t)
+                done = [k for k in self._open_or_done(r) if self.number[k] == tuple(self.partial[r])]
+                if done:
+                    self.chosen[r].append(done[0])
+                    self.partial[r] = []
+                    if len(self.chosen[r]) >= self.want[r]:
+                        end = True
+                    else:
+                        self.queue[r] = list(self.comma)
             elif self.phase[r] == 2 and t in self.second_end:
                 end = True
             else:
@@ -268,7 +315,8 @@ def _prefill_shared(model, kw: str, ids, mask, pad_id: int | None):
 
 
 def generate_batch(model, tokenizer, prompts: list[str], s: GenSettings, sample: bool | None = None,
-                   stop_ids: Iterable[int] | None = None, share_prefix: bool | None = None) -> list[tuple[str, int]]:
+                   stop_ids: Iterable[int] | None = None, share_prefix: bool | None = None,
+                   picks: list[int | None] | None = None) -> list[tuple[str, int]]:
     """(generated text, number of new tokens) per prompt, one batch, KV-cached, rows leaving when done.
 
     With ``share_prefix`` (default SHARE_PREFIX) the tokens every prompt starts with (the chat
@@ -278,6 +326,8 @@ def generate_batch(model, tokenizer, prompts: list[str], s: GenSettings, sample:
     outputs the same tokens in fp32 (greedy; tests/test_generate_prefix.py). In bf16 the rounding
     differs, as it already does between a batch and one row at a time, so a few rows may take
     other tokens. It falls back to the whole padded batch where sharing does not apply.
+    With ``s.shape`` the rows are held to the profile's shape (:class:`ShapeGuide`; ``picks``: per
+    row, how many titles its record lists, so the last field can only pick those numbers).
     """
     import torch
     sample = s.do_sample if sample is None else sample
@@ -293,7 +343,8 @@ def generate_batch(model, tokenizer, prompts: list[str], s: GenSettings, sample:
     rng = torch.Generator(device=dev).manual_seed(s.seed)
     gens: list[list[int]] = [[] for _ in prompts]
     active = torch.arange(len(prompts), device=dev)
-    guide = ShapeGuide(tokenizer, s.shape, len(prompts), s.max_new_tokens, set(stop.tolist())) if s.shape else None
+    guide = ShapeGuide(tokenizer, s.shape, len(prompts), s.max_new_tokens, set(stop.tolist()), picks) \
+        if s.shape else None
     share = SHARE_PREFIX if share_prefix is None else share_prefix
     with torch.inference_mode():
         shared = _prefill_shared(model, kw, ids, mask, tokenizer.pad_token_id) if share else None
@@ -405,7 +456,8 @@ Backend = Callable[[list[Job], GenSettings, bool], list[tuple[str, int]]]
 def hf_backend(model, tokenizer) -> Backend:
     """The default decoder: this module's batched KV-cached loop over rendered prompts."""
     def run(jobs: list[Job], s: GenSettings, sample: bool) -> list[tuple[str, int]]:
-        return generate_batch(model, tokenizer, [j.prompt for j in jobs], s, sample=sample)
+        picks = [len(j.meta["options"]) if "options" in j.meta else None for j in jobs]
+        return generate_batch(model, tokenizer, [j.prompt for j in jobs], s, sample=sample, picks=picks)
     return run
 
 

@@ -32,6 +32,7 @@ ITEM_SHAPE = "Item summary: ...; Suited for: ...; Often chosen with: ..."
 USER_PREFILL = "User identity:"   # generation starts after this, so the shape always opens right
 ITEM_PREFILL = "Item summary:"
 NO_ITEMS = "(none yet)"
+UNPICKED = "(names no listed title)"   # what a line that picks nothing usable shows in its last field
 N_PICKS = 3                       # titles in the collaborative field
 SYSTEM = (f"You write one-line profiles for a recommender system. A user: \"{USER_SHAPE}\", the last field "
           f"the numbers of the {N_PICKS} listed titles they will most likely choose next. An item: \"{ITEM_SHAPE}\", "
@@ -102,6 +103,12 @@ def answer(kind: str, head: str, words: str, numbers: list[int]) -> str:
     """The model's line: the profile with its collaborative field as the numbers of the picked titles."""
     a, b, c = fields_of(kind)
     return f"{a}: {head}; {b}: {words}; {c}: {', '.join(map(str, numbers)) if numbers else NO_ITEMS}"
+
+
+def unpicked(line: str, kind: str) -> str:
+    """A line whose picks name no listed title, marked so the shape check rejects it (and says why)."""
+    parts = split_profile(line, kind)
+    return profile(kind, parts[0], parts[1], [UNPICKED]) if parts else line
 
 
 def resolve(line: str, kind: str, options: list[str]) -> str | None:
@@ -191,8 +198,8 @@ def check_profile(text: str, kind: str, min_words: int = 6) -> str | None:
         return f"not in the shape '{USER_SHAPE if kind == 'user' else ITEM_SHAPE}'"
     if any(len(re.findall(r"\w+", p)) < 1 for p in parts) or len(re.findall(r"\w+", text)) < min_words:
         return "too short"
-    if re.fullmatch(r"[\d,;\s]+", parts[2]):
-        return "the collaborative field holds numbers that name no listed title"
+    if re.fullmatch(r"[\d,;\s]+", parts[2]) or parts[2] == UNPICKED:
+        return "the collaborative field names no listed title"
     if repetitive(text):
         return "repetitive"
     return None

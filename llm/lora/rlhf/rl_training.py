@@ -12,6 +12,10 @@ prompt, embed each sampled profile with the text encoder and rank the candidates
 hidden items + sampled negatives the user has no training interaction with) by cosine
 with the items' vectors: reward = NDCG of the hidden items + FORMAT_WEIGHT x the shape
 term. "learned": a reward model trained on teacher vs corrupted profiles.
+What is sampled (ACTION): "picks" (default) = which listed titles the profile names: each
+training prompt is prefilled with the profile's facts and the initial policy's own greedy
+words, so a completion is the picked numbers (a few tokens: cheap on a CPU, and exactly the
+choice the reward judges); "profile" = the words and the picks, the whole continuation.
 The mean reward of greedy profiles on fixed held-out users (not trained on) is measured
 before and after training. Writes outputs/<data>/<setting>/adapters/grpo/ with
 reward_curve.json, and img/grpo_reward_<data>_<setting>.png.
@@ -45,21 +49,22 @@ LOAD_IN_4BIT = False
 REWARD = "rec"              # rec (recommendation-grounded) | learned (reward model, the release's variant)
 ITEM_VECTORS = "text"       # items' vectors for the rec reward: text (data/<name>/item_text.npy) | profile
 ENCODER = "minilm"          # text encoder of profiles (must match the item vectors')
-N_TRAIN_USERS = 32          # users whose prompts GRPO trains on
-N_EVAL_USERS = 32           # disjoint held-out users for the before/after reward
+N_TRAIN_USERS = 64          # users whose prompts GRPO trains on
+N_EVAL_USERS = 64           # disjoint held-out users for the before/after reward (greedy, decoded as inference)
 K_HOLDOUT = 3               # last training items hidden from the prompt and scored by the reward
 N_NEGATIVES = 20            # sampled negatives per user
 MAX_ITEMS = 8               # recent training items in the prompt (as in training)
 N_NEIGHBOURS = 20           # similar users whose training items the record counts (as in (a)/(b))
 FORMAT_WEIGHT = 0.2         # weight of the shape term next to NDCG
-STEPS = 8                   # optimizer steps (CPU-sized)
+STEPS = 12                  # optimizer steps (CPU-sized)
 BATCH_SIZE = 4              # completions per device per micro-batch
 NUM_GENERATIONS = 4         # GRPO group size: BATCH_SIZE x GRAD_ACCUM must divide by it
 GRAD_ACCUM = 2              # 2 micro-batches of 4: 2 prompts x 4 samples per step, half the activation memory
 LR = 2e-4
 BETA = 0.04                 # KL to the reference (the init adapter's policy)
 TEMPERATURE = 1.0
-MAX_COMPLETION = 32         # the words and the picked numbers
+ACTION = "picks"            # picks: sample only the picked numbers | profile: the words and the picks
+MAX_COMPLETION = 12         # tokens per completion (picks: " 1, 2, 3" and the end; profile: raise to 32)
 EVAL_BATCH = 32
 RM_STEPS = 30               # learned reward: reward-model training steps
 SEED = 0
@@ -67,7 +72,7 @@ THREADS = 0                 # CPU torch threads (0 = all cores)
 WANDB = False
 OUT = "grpo"
 config = apply_overrides(globals(), choices={"SETTING": LLM_SETTINGS, "REWARD": ("rec", "learned"),
-                                             "ITEM_VECTORS": ("text", "profile")})
+                                             "ITEM_VECTORS": ("text", "profile"), "ACTION": ("picks", "profile")})
 setup(SEED, THREADS)
 if (BATCH_SIZE * GRAD_ACCUM) % NUM_GENERATIONS:
     raise SystemExit(f"error: --batch_size x --grad_accum ({BATCH_SIZE * GRAD_ACCUM}) must be a multiple of "
@@ -112,20 +117,36 @@ base.generation_config.pad_token_id = tokenizer.pad_token_id
 prompts = {e.subject: render(tokenizer, e.messages, e.prefill) for e in train_ex + eval_ex}
 
 
+def greedy_lines(policy, examples) -> list[str]:
+    """What the policy writes after each prompt's facts, greedy and held to the shape (as inference decodes)."""
+    policy.eval()
+    s = GenSettings(max_new_tokens=32, batch_size=EVAL_BATCH, no_repeat_ngram=0, seed=SEED, shape="user")
+    out = []
+    for b in range(0, len(examples), EVAL_BATCH):
+        batch = examples[b:b + EVAL_BATCH]
+        out += [t for t, _ in generate_batch(policy, tokenizer, [prompts[e.subject] for e in batch], s,
+                                             picks=[len(e.extra["options"]) for e in batch])]
+    policy.train()
+    return out
+
+
 def held_out_reward(policy) -> dict:
     """Mean reward of greedy one-line profiles on the held-out users (the number that should rise)."""
-    policy.eval()
-    s = GenSettings(max_new_tokens=MAX_COMPLETION, batch_size=EVAL_BATCH, no_repeat_ngram=0, seed=SEED)
-    texts = []
-    for b in range(0, len(eval_ex), EVAL_BATCH):
-        batch = eval_ex[b:b + EVAL_BATCH]
-        outs = generate_batch(policy, tokenizer, [prompts[e.subject] for e in batch], s)
-        texts += [completion_text(t, e.prefill, e.extra["options"]) for e, (t, _) in zip(batch, outs)]
-    policy.train()
+    texts = [completion_text(t, e.prefill, e.extra["options"]) for e, t in zip(eval_ex, greedy_lines(policy, eval_ex))]
     res = mean_reward(rec_reward, texts, [e.extra["heldout"] for e in eval_ex],
                       [e.extra["candidates"] for e in eval_ex], FORMAT_WEIGHT)
     res["example"] = texts[0] if texts else ""
     return res
+
+
+def action_prefills(policy) -> dict[int, str]:
+    """Per training user, what a completion continues: the facts, and with ACTION "picks" also the
+    initial policy's own greedy words up to the picks' label."""
+    if ACTION == "profile":
+        return {e.subject: e.prefill for e in train_ex}
+    label = f"; {P.USER_FIELDS[-1]}:"
+    return {e.subject: e.prefill + t[:t.index(label) + len(label)] if label in t else e.prefill
+            for e, t in zip(train_ex, greedy_lines(policy, train_ex))}
 
 
 before = None
@@ -156,10 +177,13 @@ from datasets import Dataset  # noqa: E402  (after the reward model, which may b
 from trl import GRPOConfig, GRPOTrainer  # noqa: E402
 
 out = adapter_dir(DATA, SETTING, OUT)
-train_ds = Dataset.from_list([{"prompt": prompts[e.subject], "heldout": e.extra["heldout"],
-                               "candidates": e.extra["candidates"], "prefill": e.prefill,
+prefills = action_prefills(model)
+train_ds = Dataset.from_list([{"prompt": render(tokenizer, e.messages, prefills[e.subject]), "heldout": e.extra["heldout"],
+                               "candidates": e.extra["candidates"], "prefill": prefills[e.subject],
                                "options": e.extra["options"], "user": e.subject}
                               for e in train_ex])
+print(f"GRPO samples {'the picked numbers after the initial words' if ACTION == 'picks' else 'whole continuations'},"
+      f" e.g. ...{prefills[train_ex[0].subject][-120:]}")
 args = GRPOConfig(output_dir=str(out / "checkpoints"), max_steps=STEPS, per_device_train_batch_size=BATCH_SIZE,
                   num_generations=NUM_GENERATIONS, gradient_accumulation_steps=GRAD_ACCUM, learning_rate=LR,
                   beta=BETA, temperature=TEMPERATURE, max_completion_length=MAX_COMPLETION,
