@@ -78,8 +78,8 @@ if GENERATE:
         if command is None:
             continue
         print(f"generating the {name} rung: {' '.join(command)} --limit {N_USERS}", flush=True)
-        subprocess.run([sys.executable, *command, "--data", DATA, "--setting", "longtail", "--limit", str(N_USERS)],
-                       check=True, cwd=ROOT)
+        subprocess.run([sys.executable, *command, "--data", DATA, "--setting", "longtail", "--limit", str(N_USERS),
+                        "--force", "true"], check=True, cwd=ROOT)
 
 # ---- data and the no-LLM rungs
 t0 = time.perf_counter()
@@ -136,6 +136,14 @@ rows = [B.ladder_row("popularity", "popularity", B.popularity(split), ds.n_items
 for name in ("teacher", "untuned", "(a) sft_base", "(b) sft_base_mask", "(c) grpo"):
     if (name, "user") in texts:
         rows.append(user_row(name, B.embed_texts(texts[(name, "user")][1], ds.n_users)))
+# the final rung on the intermediate rungs' users too, so every stage is compared on the same users
+partial = [r for r in rows if r["name"] in ("(a) sft_base", "(b) sft_base_mask")]
+if partial and ("(c) grpo", "user") in texts:
+    emb = B.embed_texts(texts[("(c) grpo", "user")][1], ds.n_users)
+    keep = np.zeros(ds.n_users, bool)
+    keep[list(texts[("(b) sft_base_mask", "user")][1] if ("(b) sft_base_mask", "user") in texts
+              else texts[("(a) sft_base", "user")][1])] = True
+    rows.append(user_row(f"(c) grpo, {keep.sum()} users", np.where(keep[:, None], emb, 0)))
 rows += [item_row("item text", item_text), item_row("grounded (no LLM)", facts_i)]
 if item_profiles is not None:
     rows.append(item_row("(d) sft_base_item", item_profiles))

@@ -289,6 +289,12 @@ def subprocess_runner(logs: Path, env: dict, times_path: Path, say: Callable[[st
     return run
 
 
+def _cause(e: SystemExit) -> str:
+    """The one-line cause of a failed stage (the runner's message ends with it and the way out)."""
+    lines = str(e).strip().splitlines()
+    return lines[-2] if len(lines) > 1 else lines[-1] if lines else "failed"
+
+
 def execute(data: str, stages: list[Stage], runs: list[Run], done_runs: set, run: Runner, *, tag: str,
             jobs: int = 2, quick: bool = False, seed: int = 0, say: Callable[[str], None] = print) -> list[str]:
     """Run the LLM-side ``stages`` in order on one lane and the backbone ``runs`` on the others.
@@ -314,12 +320,15 @@ def execute(data: str, stages: list[Stage], runs: list[Run], done_runs: set, run
                     run(s.name, s.command(data, quick, seed), max(1, cpus - (jobs - 1)) if waiting else 0)
             except SystemExit as e:
                 failed_stage.append(str(e))
-                say(str(e).strip().splitlines()[-2])
+                say(_cause(e))
             finally:
                 finished[s.name].set()
 
     def backbone(r: Run) -> str | None:
         name = r.name(tag if tag not in ("main", "quick") else "")
+        if r.key in done_runs:
+            say(f"  {name:34s} complete, skipped")
+            return None
         for s in r.needs():
             if s.name in finished:
                 finished[s.name].wait()
@@ -328,12 +337,9 @@ def execute(data: str, stages: list[Stage], runs: list[Run], done_runs: set, run
         if any(not s.done(data) for s in r.needs()):
             return f"{name} (not run: a stage it needs failed)"
         try:
-            if r.key in done_runs:
-                say(f"  {name:34s} complete, skipped")
-            else:
-                run(name, r.command(data, tag), 1 if jobs > 1 else 0)
+            run(name, r.command(data, tag), 1 if jobs > 1 else 0)
         except SystemExit as e:
-            say(str(e).strip().splitlines()[-2])
+            say(_cause(e))
             return name
         finally:
             waiting.discard(r.key)
