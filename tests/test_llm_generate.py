@@ -19,12 +19,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def fake_backend(calls: list, fail_after: int | None = None, texts: dict | None = None):
-    """A decoder that writes 'User identity: n; User interests: things n.' (or given texts)."""
+    """A decoder that writes 'User identity: n; User interests: things n; Likely next: Alien (1979).' (or given texts)."""
     def run(jobs, s, sample):
         if fail_after is not None and len(calls) >= fail_after:
             raise KeyboardInterrupt  # stands in for a kill between batches
         calls.append([j.id for j in jobs])
-        return [((texts or {}).get(j.id, f" person {j.id}; User interests: things {j.id}."), 5) for j in jobs]
+        return [((texts or {}).get(j.id, f" person {j.id}; User interests: things {j.id}; Likely next: Alien (1979)."), 5) for j in jobs]
     return run
 
 
@@ -64,7 +64,7 @@ KILL_SCRIPT = textwrap.dedent('''
     from pte.llm.prompts import check_profile
     def slow(jobs, s, sample):
         time.sleep(0.4)
-        return [(f" person {j.id}; User interests: run {sys.argv[2]}.", 3) for j in jobs]
+        return [(f" person {j.id}; User interests: run {sys.argv[2]}; Likely next: Alien (1979).", 3) for j in jobs]
     run_generation([Job(i, "p" * (i % 5 + 1), "User identity:") for i in range(24)], sys.argv[1],
                    GenSettings(batch_size=2), sig="S", backend=slow, validate=lambda t: check_profile(t, "user"),
                    progress=False)
@@ -153,8 +153,8 @@ def test_rec_reward_prefers_a_profile_naming_the_held_out_items():
              "Sense and Sensibility (1995) — Drama, Romance", "Lion King, The (1994) — Animation, Children's"]
     reward = RecReward(encode(items))
     cand = [0, 1, 2, 3, 4, 5, 6]
-    good = " a 30-year-old engineer; User interests: Enjoys space horror like Alien and Aliens, sci-fi monsters."
-    bad = " a 30-year-old engineer; User interests: Enjoys romantic period dramas and talking animals."
+    good = " a 30-year-old engineer; User interests: Enjoys space horror like Alien and Aliens, sci-fi monsters; Likely next: Alien (1979)."
+    bad = " a 30-year-old engineer; User interests: Enjoys romantic period dramas and talking animals; Likely next: Casablanca (1942)."
     r = reward(completions=[good, bad, ""], heldout=[[0, 1]] * 3, candidates=[cand] * 3)
     assert r[0] > 0.9 and r[0] > r[1] + 0.3 and r[2] == 0.0
     assert format_reward(completions=[good, ""]) == [1.0, 0.0]

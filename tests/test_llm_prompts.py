@@ -119,7 +119,7 @@ def test_profile_shape_checks():
     assert P.format_score(good, "user") == 1.0 > P.format_score("User identity: a", "user")
     assert P.split_profile(good, "user")[1].startswith("Enjoys")
     assert P.profile("user", "x", "y", []) == f"User identity: x; User interests: y; Likely next: {P.NO_ITEMS}"
-    assert "numbers" in P.check_profile("User identity: x y z; User interests: films; Likely next: 2, 1", "user")
+    assert "no listed title" in P.check_profile("User identity: x y z; User interests: films; Likely next: 2, 1", "user")
 
 
 def test_picked_numbers_become_titles():

@@ -15,6 +15,11 @@ DIM = 32
 OURS = ["morec", "unisrec", "whitenrec", "llminit", "alphafuse", "idreamrec"]
 
 
+def text_ctx(ds, split):
+    """The context a text baseline runs in: it reads data/<name>/item_text.npy."""
+    return RepContext(ds, split, DIM, reads={"item_emb": "item_text"})
+
+
 def build(name, ds, split):
     torch.manual_seed(0)
     return reps.build(name, RepContext(ds, split, DIM))
@@ -64,7 +69,7 @@ def test_alphafuse_injects_ids_only_outside_the_kept_semantic_directions(mode, m
     back = id_part @ basis[:, k:].T
     assert np.abs(back @ basis[:, :k]).max() < 1e-4 * np.abs(back).max()
     # where the ID goes: variance of E along the injection directions
-    lang = rescale(item_language(RepContext(ml100k, splits["coldstart"], DIM)))
+    lang = rescale(item_language(text_ctx(ml100k, splits["coldstart"])))
     _, _, s = covariance_eig(lang)
     var = np.diag(basis.T @ cov(lang) @ basis)
     assert np.allclose(var[:k], s[:k], rtol=1e-3)                      # kept = the top principal components
@@ -77,7 +82,7 @@ def test_alphafuse_injects_ids_only_outside_the_kept_semantic_directions(mode, m
 
 
 def test_alphafuse_null_threshold_sets_the_width(ml100k, splits, monkeypatch):
-    lang = rescale(item_language(RepContext(ml100k, splits["longtail"], DIM)))
+    lang = rescale(item_language(text_ctx(ml100k, splits["longtail"])))
     _, _, s = covariance_eig(lang)
     monkeypatch.setattr(alphafuse, "ALPHAFUSE_NULL_THRES", float(s[-10]))  # the 10 smallest eigenvalues
     rep = build("alphafuse", ml100k, splits["longtail"])
@@ -90,7 +95,7 @@ def test_whitenrec_whitened_covariance_is_identity(ml100k, splits, monkeypatch):
     white = rep.white.numpy()
     assert white.shape == (ml100k.n_items, 384) and np.allclose(white.mean(0), 0, atol=1e-4)
     c = cov(white)
-    r = np.linalg.matrix_rank(item_language(RepContext(ml100k, splits["coldstart"], DIM)) - white.mean(0), tol=1e-4)
+    r = np.linalg.matrix_rank(item_language(text_ctx(ml100k, splits["coldstart"])) - white.mean(0), tol=1e-4)
     assert rank_identity(c) and round(np.trace(c)) == r               # identity on E's rank (MiniLM: 2 dead dims)
     assert [p.shape[0] for p in rep.parameters()] == [DIM, DIM]        # the adapter only: no item table
     monkeypatch.setattr(whitenrec, "WHITENREC_GROUPS", 4)
@@ -127,7 +132,7 @@ def test_llminit_init_equals_the_selected_dims(mode, ml100k, splits, monkeypatch
     monkeypatch.setattr(llminit, "LLMINIT_MODE", mode)
     split = splits["longtail"]
     rep = build("llminit", ml100k, split)
-    lang = item_language(RepContext(ml100k, split, DIM)).astype(np.float64)
+    lang = item_language(text_ctx(ml100k, split)).astype(np.float64)
     if mode == "uni":
         cols = np.arange(0, 384, 384 // DIM)[:DIM]
     else:   # by hand: variance over the top 20% items by training degree, top DIM, ascending
@@ -160,7 +165,7 @@ def test_idreamrec_is_fully_frozen(ml100k, splits):
     assert rep.dim == 384 and not list(rep.parameters())               # nothing trains; width = E's
     table = rep.item_table()
     assert not table.requires_grad and rank_identity(cov(table.numpy()))
-    assert torch.equal(table, torch.as_tensor(whiten(item_language(RepContext(ml100k, splits["coldstart"], DIM)))))
+    assert torch.equal(table, torch.as_tensor(whiten(item_language(text_ctx(ml100k, splits["coldstart"])))))
     lt = build("idreamrec", ml100k, splits["longtail"])                # longtail: only user IDs (for BiasMF)
     assert [k for k, _ in lt.named_parameters()] == ["users.weight"] and not lt.item_table().requires_grad
 
