@@ -13,8 +13,10 @@ methods read (Representation.reads), run in table order on one lane, and each ru
 once the stages it needs are done: runs that read no profiles go beside the LLM side from
 the start, while the LLM side takes one thread fewer. Then the tables (results/) and figures
 (img/), from results lines only. A complete stage or run is skipped, so a killed job resumes
-where it stopped and a finished one reruns in seconds. Logs: outputs/<data>/logs/; stage
-times: outputs/<data>/reproduce_times.json.
+where it stopped and a finished one reruns in seconds (completed runs are recorded in
+outputs/<data>/runs/<tag>.jsonl: on a fresh clone every run runs and appends its results line
+beside the shipped ones, and the tables show the latest line of each run). Logs:
+outputs/<data>/logs/; stage times: outputs/<data>/reproduce_times.json.
 """
 from __future__ import annotations
 
@@ -93,7 +95,7 @@ def extra_args(setting: str, backbone: str, method: str, seed: int) -> list[str]
 
 runs = pipeline.plan_runs(settings, backbones, methods_of, seeds, extra_args)
 stages = [s for s in pipeline.needed((a, r.setting) for r in runs for a in r.reads.values()) if s.llm]
-done_runs = {(r["setting"], r["backbone"], r["method"], r["seed"]) for r in load_results(DATA) if r.get("tag") == tag}
+done_runs = pipeline.completed_runs(DATA, tag)   # this checkout's; the shipped results lines do not count
 free = [r for r in runs if not r.needs()]
 print(f"2. LLM side: {', '.join(s.name for s in stages) or 'nothing needed'}", flush=True)
 print(f"3. {len(runs)} backbone runs ({sum(r.key in done_runs for r in runs)} complete), {JOBS} at a time: "

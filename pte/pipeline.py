@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
-from pte.io import write_json
+from pte.io import append_jsonl, write_json
 from pte.paths import ROOT, dataset_dir, outputs_root
 
 LLM_SETTING = "both"        # the Profile stage's training interactions (pte.llm.data.LLM_SETTINGS)
@@ -72,6 +72,18 @@ def embedding_path(data: str, setting: str, name: str) -> Path:
 def aligned_name(name: str) -> str:
     """What llm/align.py calls the aligned version of embedding file ``name``."""
     return f"{name}_aligned"
+
+
+def runs_done_path(data: str, tag: str) -> Path:
+    """The backbone runs this checkout has completed under ``tag`` (the resume state of reproduce.py;
+    the shipped results lines are evidence, not resume state: a fresh clone reruns and appends)."""
+    return outputs_dir(data) / "runs" / f"{tag}.jsonl"
+
+
+def completed_runs(data: str, tag: str) -> set[tuple]:
+    from pte.io import read_jsonl
+    path = runs_done_path(data, tag)
+    return {tuple(r["run"]) for r in read_jsonl(path)} if path.exists() else set()
 
 
 def item_vectors_path(data: str, backbone: str, setting: str, method: str) -> Path:
@@ -165,9 +177,10 @@ STAGES = (
     Stage("inference_base_mask (longtail)", "llm/lora/inference_base_mask.py", ("--setting", "longtail"),
           ("adapter/grpo",), (("user_profile", "longtail"),), quick=_GEN_QUICK),
     Stage("align (coldstart)", "llm/align.py", ("--setting", "coldstart"), ("item_profile",),
-          (("item_profile_aligned", "coldstart"),), quick=("--epochs", "2")),
+          (("item_profile_aligned", "coldstart"),), quick=("--epochs", "2", "--batch_size", "4096")),
     Stage("align (longtail)", "llm/align.py", ("--setting", "longtail"), ("item_profile", "user_profile"),
-          (("item_profile_aligned", "longtail"), ("user_profile_aligned", "longtail")), quick=("--epochs", "2")),
+          (("item_profile_aligned", "longtail"), ("user_profile_aligned", "longtail")),
+          quick=("--epochs", "1", "--batch_size", "4096")),
 )
 
 
@@ -301,13 +314,15 @@ def execute(data: str, stages: list[Stage], runs: list[Run], done_runs: set, run
 
     A run starts once every stage it needs has finished, so runs that read no profiles go
     beside the LLM side from the start; while they do, LLM stages take one thread fewer.
-    Complete stages and runs are skipped. Returns the names of failed runs; an LLM-side
-    failure raises SystemExit after the other runs have finished.
+    Complete stages and runs (``done_runs``) are skipped; a finished run is recorded in
+    runs_done_path. Returns the names of failed runs; an LLM-side failure raises SystemExit
+    after the other runs have finished.
     """
     finished = {s.name: threading.Event() for s in stages}
     failed_stage: list[str] = []
     waiting = {r.key for r in runs if not r.needs() and r.key not in done_runs}
     cpus = os.cpu_count() or 1
+    done_lock = threading.Lock()
 
     def llm_side() -> None:
         for s in stages:
@@ -330,7 +345,7 @@ def execute(data: str, stages: list[Stage], runs: list[Run], done_runs: set, run
             say(f"  {name:34s} complete, skipped")
             return None
         for s in r.needs():
-            if s.name in finished:
+            if s.name in finished and not s.done(data):   # a complete stage later in the lane does not hold it up
                 finished[s.name].wait()
             elif not s.done(data):
                 return f"{name} (not run: stage {s.name} was not run and its outputs are missing)"
@@ -338,6 +353,8 @@ def execute(data: str, stages: list[Stage], runs: list[Run], done_runs: set, run
             return f"{name} (not run: a stage it needs failed)"
         try:
             run(name, r.command(data, tag), 1 if jobs > 1 else 0)
+            with done_lock:
+                append_jsonl(runs_done_path(data, tag), {"run": list(r.key)})
         except SystemExit as e:
             say(_cause(e))
             return name

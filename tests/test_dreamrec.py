@@ -104,20 +104,20 @@ def test_guidance_weight_zero_is_the_conditional_prediction():
     assert not torch.allclose(guided.guided_x0(x, h, t), guided.denoise(x, h, t))
 
 
-@pytest.mark.parametrize("setting", ["coldstart", "longtail"])
-def test_main_one_epoch(ml100k_name, setting, tmp_path, monkeypatch):
+@pytest.mark.parametrize("setting, method", [("coldstart", "idreamrec"), ("longtail", "base")])
+def test_main_one_epoch(ml100k_name, setting, method, tmp_path, monkeypatch):
     topk = tmp_path / "top.jsonl"
     monkeypatch.setenv("OMP_NUM_THREADS", "1")  # a tiny model: extra threads only wait on a busy CPU
-    out = run_script("Main.py", "--data", ml100k_name, "--setting", setting, "--epochs", "1", "--fraction", "0.05",
-                     "--timesteps", "20", "--save_topk", str(topk), "--seed", "7",
+    out = run_script("Main.py", "--data", ml100k_name, "--setting", setting, "--method", method, "--epochs", "1",
+                     "--fraction", "0.05", "--timesteps", "20", "--save_topk", str(topk), "--seed", "7",
                      cwd=ROOT / "base_models" / "DreamRec")
-    assert f"DreamRec / base on ml-100k ({setting})" in out.stdout
+    assert f"DreamRec / {method} on ml-100k ({setting})" in out.stdout
     assert "s per training epoch" in out.stdout
     row = [r for r in load_results(ml100k_name) if r["backbone"] == "DreamRec" and r["setting"] == setting][-1]
     for key in ("data", "setting", "backbone", "method", "seed", "eval", "valid", "test", "other",
                 "best_epoch", "train_seconds", "eval_seconds", "config"):
         assert key in row
-    assert row["seed"] == 7 and row["best_epoch"] == 1 and row["config"]["timesteps"] == 20
+    assert row["method"] == method and row["seed"] == 7 and row["best_epoch"] == 1 and row["config"]["timesteps"] == 20
     assert row["eval"] == ("full" if setting == "coldstart" else "sampled")
     assert 0.0 <= row["test"]["NDCG@10"] <= row["test"]["HR@10"] <= 1.0
     if setting == "longtail":

@@ -10,7 +10,8 @@ from conftest import ROOT, run_script
 
 
 def test_quick_pipeline_runs_every_stage_then_resumes_as_a_no_op(ml100k_name):
-    out = run_script(ROOT / "reproduce.py", "--quick", "true", timeout=900).stdout
+    # DreamRec's one-epoch runs are tests/test_dreamrec.py; here the two other backbones keep CI short
+    out = run_script(ROOT / "reproduce.py", "--quick", "true", "--backbones", "SASRec,BiasMF", timeout=900).stdout
     for stage in ("teacher", "sft_base (a)", "sft_base_mask (b)", "sft_base_item (d)", "rl_training (c, GRPO)",
                   "inference_base_item", "inference_base_mask (longtail)", "align (coldstart)", "align (longtail)"):
         assert f"  {stage} " in out and f"{stage} complete, skipped" not in out, stage
@@ -19,7 +20,7 @@ def test_quick_pipeline_runs_every_stage_then_resumes_as_a_no_op(ml100k_name):
     rows = [json.loads(line) for line in open(results)]
     quick = [r for r in rows if r.get("tag") == "quick"]
     assert {(r["setting"], r["backbone"], r["method"]) for r in quick} == {
-        (s, b, m) for s in ("coldstart", "longtail") for b in ("SASRec", "DreamRec", "BiasMF") for m in ("base", "pte")}
+        (s, b, m) for s in ("coldstart", "longtail") for b in ("SASRec", "BiasMF") for m in ("base", "pte")}
     pte_long = next(r for r in quick if r["method"] == "pte" and r["setting"] == "longtail" and r["backbone"] == "SASRec")
     # PtE reads the aligned files of its setting, passed explicitly (pte/pipeline.py)
     assert pte_long["config"]["item_emb"].endswith("longtail/embeddings/item_profile_aligned.npy")
@@ -29,12 +30,16 @@ def test_quick_pipeline_runs_every_stage_then_resumes_as_a_no_op(ml100k_name):
     assert pte_cold["config"]["user_emb"] == ""   # coldstart's evaluation users have no profile
 
     outputs = os.path.join(os.environ["PTE_OUTPUTS"], "quick", "ml-100k")
+    # the untrained aligner is the identity on MiniLM vectors; two epochs of InfoNCE must beat it on validation
+    aligned = json.load(open(os.path.join(outputs, "coldstart", "embeddings", "item_profile_aligned.json")))
+    assert aligned["best_epoch"] >= 1 and aligned["valid_ndcg10_after"] > 1.5 * aligned["valid_ndcg10_before"]
+    assert [h["epoch"] for h in aligned["history"]][:2] == [0, 1]
     side = json.load(open(os.path.join(outputs, "both", "embeddings", "item_profile.json")))
     assert side.get("fallback_rows"), "the quick run generates 8 item profiles; the rest must be recorded as fallbacks"
     table3 = open(os.path.join(os.environ["PTE_RESULTS"], "ml-100k_quick_table3.md")).read()
     assert "| SASRec | Base |" in table3 and "PtE" in table3 and "Best Impr." in table3
 
     before = open(results).read()
-    again = run_script(ROOT / "reproduce.py", "--quick", "true", timeout=120).stdout
-    assert "12 backbone runs (12 complete)" in again and re.search(r"rl_training \(c, GRPO\)\s+complete, skipped", again)
+    again = run_script(ROOT / "reproduce.py", "--quick", "true", "--backbones", "SASRec,BiasMF", timeout=120).stdout
+    assert "8 backbone runs (8 complete)" in again and re.search(r"rl_training \(c, GRPO\)\s+complete, skipped", again)
     assert open(results).read() == before
