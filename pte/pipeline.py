@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
-from pte.io import append_jsonl, write_json
+from pte.io import append_jsonl, read_jsonl, write_json
 from pte.paths import ROOT, dataset_dir, outputs_root
 
 LLM_SETTING = "both"        # the Profile stage's training interactions (pte.llm.data.LLM_SETTINGS)
@@ -81,7 +81,6 @@ def runs_done_path(data: str, tag: str) -> Path:
 
 
 def completed_runs(data: str, tag: str) -> set[tuple]:
-    from pte.io import read_jsonl
     path = runs_done_path(data, tag)
     return {tuple(r["run"]) for r in read_jsonl(path)} if path.exists() else set()
 
