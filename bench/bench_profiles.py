@@ -159,7 +159,7 @@ print(B.format_ladder(rows))
 for r in rows:
     if "vs_item_profiles" in r:
         print(f"  {r['name']:22s} user side vs the final item profiles: NDCG@10 {r['vs_item_profiles']['NDCG@10']:.4f}")
-sources = {f"{n} ({s})": str(p) for (n, s), (p, _) in texts.items()}
+sources = {f"{n} ({s})": str(p.relative_to(ROOT) if p.is_relative_to(ROOT) else p) for (n, s), (p, _) in texts.items()}
 stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
 for r in rows:
     append_jsonl(RESULTS / f"{Path(DATA).name}_profiles.jsonl",
