@@ -143,7 +143,8 @@ class ShapeGuide:
         return [k for k, seq in self.number.items() if k <= self.listed[r] and k not in self.chosen[r]
                 and len(seq) > len(p) and seq[:len(p)] == p]
 
-    def _open_or_done(self, r: int) -> list[int]:
+    def _unpicked(self, r: int) -> list[int]:
+        """Listed numbers row r has not picked yet."""
         return [k for k in range(1, self.listed[r] + 1) if k not in self.chosen[r]]
 
     def _allowed(self, r: int) -> list[int]:
@@ -176,7 +177,7 @@ class ShapeGuide:
                     self.phase[r], self.queue[r] = 3, self.queue[r] + self.none_yet
             elif self.phase[r] == 2 and self.listed[r]:
                 self.partial[r].append(t)
-                done = [k for k in self._open_or_done(r) if self.number[k] == tuple(self.partial[r])]
+                done = [k for k in self._unpicked(r) if self.number[k] == tuple(self.partial[r])]
                 if done:
                     self.chosen[r].append(done[0])
                     self.partial[r] = []

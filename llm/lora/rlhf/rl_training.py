@@ -67,6 +67,7 @@ TEMPERATURE = 1.2           # sampling: at 1.0 half the groups drew the same pic
 ACTION = "picks"            # picks: sample only the picked numbers | profile: the words and the picks
 MAX_COMPLETION = 12         # tokens per completion (picks: " 1, 2, 3" and the end; profile: raise to 32)
 EVAL_BATCH = 32
+EVAL_NEW_TOKENS = 32        # greedy held-out profiles: the inference scripts' MAX_NEW_TOKENS
 RM_STEPS = 30               # learned reward: reward-model training steps
 SEED = 0
 THREADS = 0                 # CPU torch threads (0 = all cores)
@@ -121,7 +122,7 @@ prompts = {e.subject: render(tokenizer, e.messages, e.prefill) for e in train_ex
 def greedy_lines(policy, examples) -> list[str]:
     """What the policy writes after each prompt's facts, greedy and held to the shape (as inference decodes)."""
     policy.eval()
-    s = GenSettings(max_new_tokens=32, batch_size=EVAL_BATCH, no_repeat_ngram=0, seed=SEED, shape="user")
+    s = GenSettings(max_new_tokens=EVAL_NEW_TOKENS, batch_size=EVAL_BATCH, no_repeat_ngram=0, seed=SEED, shape="user")
     out = []
     for b in range(0, len(examples), EVAL_BATCH):
         batch = examples[b:b + EVAL_BATCH]
