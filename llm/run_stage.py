@@ -21,7 +21,12 @@ STAGES = ""                 # comma-separated stage names (first word is enough;
 FORCE = False               # run listed stages even when their outputs are complete
 config = apply_overrides(globals(), epilog="Stages:\n" + "\n".join(f"  {s.name}" for s in pipeline.STAGES))
 
-wanted = [pipeline.stage(n) for n in STAGES.split(",")] if STAGES else [s for s in pipeline.STAGES if s.llm]
+from pte.data import load_dataset  # noqa: E402
+from pte.splits import settings_of  # noqa: E402
+
+available = settings_of(load_dataset(DATA))   # a dataset without timestamps has no coldstart stages
+wanted = ([pipeline.stage(n) for n in STAGES.split(",")] if STAGES else
+          [s for s in pipeline.STAGES if s.llm and s.settings <= set(available)])
 out = pipeline.outputs_dir(DATA)
 times_path = out / "run_stage_times.json"
 run = pipeline.subprocess_runner(out / "logs", dict(os.environ), times_path, print)

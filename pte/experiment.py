@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from pte.data import Dataset, load_dataset
+from pte.data import DataError, Dataset, load_dataset
 from pte.embeddings import save_embeddings
 from pte.evaluate import ScoreFn, evaluate, topk
 from pte.io import write_jsonl
@@ -41,8 +41,11 @@ def pick_device(name: str = "auto") -> torch.device:
 
 def load_data(data: str, setting: str, fraction: float = 1.0) -> tuple[Dataset, Split]:
     """The dataset and one setting's split; ``fraction`` < 1 keeps a random part of the rows (smoke runs)."""
-    ds = load_dataset(data)
-    split = load_split(ds, setting)
+    try:
+        ds = load_dataset(data)
+        split = load_split(ds, setting)
+    except DataError as e:   # bad or missing input: the message names the file and the fix, no traceback
+        raise SystemExit(f"error: {e}") from None
     if fraction < 1.0:
         split = subsample_users(split, fraction)
     return ds, split

@@ -151,6 +151,11 @@ class Stage:
     def done(self, data: str) -> bool:
         return all(artifact_done(artifact_path(data, a, s)) for a, s in self.outputs)
 
+    @property
+    def settings(self) -> set[str]:
+        """The backbone settings whose files it writes (empty: shared by all)."""
+        return {s for _, s in self.outputs if s}
+
 
 _LLM = ("--setting", LLM_SETTING)
 _SFT_QUICK = ("--steps", "1", "--batch_size", "2")

@@ -129,8 +129,21 @@ def _popularity_groups(ds: Dataset, targets: np.ndarray, ts_item: int) -> dict[s
     return {"tail_item": tail, "head_item": ~tail}
 
 
+def settings_of(ds: Dataset) -> tuple[str, ...]:
+    """The settings a dataset supports: coldstart needs real timestamps (it orders users by time)."""
+    return SETTINGS if ds.meta.get("timestamps", True) else ("longtail",)
+
+
+def _no_coldstart(ds: Dataset) -> DataError:
+    return DataError(f"{ds.name} has no timestamps, only each user's order ({ds.meta.get('source', 'its files')}): "
+                     f"the coldstart protocol splits users by the time of their last interaction and cannot be "
+                     f"built faithfully. Use --setting longtail (leave-one-out needs only the order)")
+
+
 def build_coldstart(ds: Dataset, prefix: int = COLDSTART_PREFIX,
                     ratios: tuple[float, float, float] = COLDSTART_RATIOS) -> Split:
+    if "coldstart" not in settings_of(ds):
+        raise _no_coldstart(ds)
     ptr = ds.user_ptr
     last_row = ptr[1:] - 1  # rows are time-sorted per user, so a user's last row is their latest
     if np.any(np.diff(ptr) == 0):
@@ -249,6 +262,8 @@ def load_split(ds: Dataset, setting: str) -> Split:
     """Load data/<name>/<setting>.npz, checking it belongs to this dataset's ids."""
     if setting not in SETTINGS:
         raise ValueError(f"unknown setting {setting!r}; choose one of {SETTINGS}")
+    if setting not in settings_of(ds):
+        raise _no_coldstart(ds)
     root = ds.root
     path = root / f"{setting}.npz"
     if not path.exists():

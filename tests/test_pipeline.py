@@ -40,6 +40,12 @@ def test_needed_walks_back_to_the_teacher():
     assert pipeline.needed([("item_text", "longtail")])[0].name == "prepare"
 
 
+def test_a_longtail_only_dataset_has_no_coldstart_stage():
+    longtail_only = [s.name for s in pipeline.STAGES if s.llm and s.settings <= {"longtail"}]
+    assert "align (coldstart)" not in longtail_only and "align (longtail)" in longtail_only
+    assert "teacher" in longtail_only   # shared stages have no setting of their own
+
+
 def fake_outputs(stage: pipeline.Stage, data: str) -> None:
     """Write the completion markers a stage's outputs would have."""
     for name, setting in stage.outputs:

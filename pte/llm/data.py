@@ -20,7 +20,7 @@ import numpy as np
 
 from pte.data import Dataset
 from pte.llm import prompts as P
-from pte.splits import Split, load_split
+from pte.splits import Split, load_split, settings_of
 
 MAX_ITEMS = 8           # most recent training items shown per user
 N_NEIGHBOURS = 20       # most similar users whose training items a user prompt counts
@@ -46,12 +46,16 @@ def domain_noun(ds: Dataset) -> str:
 
 
 def user_desc(ds: Dataset, u: int) -> str:
-    """'24-year-old male technician' for MovieLens-like attributes; 'key value' pairs otherwise."""
+    """'24-year-old male technician' (ml-100k), '25-34-year-old male programmer' (ml-1m age groups) for
+    MovieLens-like attributes; 'key value' pairs otherwise."""
     a = {k: v for k, v in ds.users[u].items() if v not in (None, "") and k not in ID_LIKE}
     if {"age", "gender"} <= a.keys():
         g = {"M": "male", "F": "female"}.get(str(a["gender"]).upper(), str(a["gender"]))
         occ = f" {a['occupation']}" if a.get("occupation") and a["occupation"] != "none" else ""
-        return f"{a['age']}-year-old {g}{occ}"
+        age = str(a["age"])
+        if re.fullmatch(r"\d+(-\d+)?", age):     # ml-100k: an age; ml-1m: an age group such as 25-34
+            return f"{age}-year-old {g}{occ}"
+        return f"{g}{occ} aged {age}"              # ml-1m's "under 18", "56 or older"
     if a:
         return ", ".join(f"{k} {v}" for k, v in a.items())
     return "a user"
@@ -86,7 +90,11 @@ def shared_split(ds: Dataset) -> Split:
     """Training interactions of both settings at once: for each coldstart training user, the
     longtail training sequence (all but the last two items); nobody else. Valid/test: longtail's."""
     from dataclasses import replace
-    cold, long = load_split(ds, "coldstart"), load_split(ds, "longtail")
+    long = load_split(ds, "longtail")
+    if "coldstart" not in settings_of(ds):   # e.g. no timestamps: longtail's training items are all there is
+        return replace(long, setting="both", train_samples=None,
+                       info={**long.info, "shared": "longtail training items (the dataset has no coldstart split)"})
+    cold = load_split(ds, "coldstart")
     keep = np.diff(cold.train_ptr) > 0
     lengths = np.where(keep, np.diff(long.train_ptr), 0)
     for u in np.flatnonzero(keep):  # longtail's training sequence is a prefix of the full one
@@ -188,6 +196,17 @@ def summary(ds: Dataset, i: int) -> str:
     return f"{short_title(ds, i)}, {_article(kinds)} {kinds} {domain_noun(ds)}" if cats else short_title(ds, i)
 
 
+def median_age(attrs: list[dict]) -> str:
+    """The median age ('29'), or the median age group where ages are groups ('25-34'); '' when unknown."""
+    ages = [str(a["age"]) for a in attrs if a.get("age") not in (None, "")]
+    if not ages:
+        return ""
+    if all(x.isdigit() for x in ages):
+        return str(int(np.median([int(x) for x in ages])))
+    lower = sorted(ages, key=lambda x: int(re.search(r"\d+", x).group()) if x[:1].isdigit() else 0)
+    return lower[(len(lower) - 1) // 2]
+
+
 def audience(view: "TrainView", i: int) -> str:
     """Who chose item i in training: how many, and their dominant gender/age/occupation when known."""
     users = view.choosers(i)
@@ -199,9 +218,9 @@ def audience(view: "TrainView", i: int) -> str:
     if genders:
         g, c = genders.most_common(1)[0]
         parts.append(f"{round(100 * c / len(attrs))}% {'male' if g == 'M' else 'female' if g == 'F' else g}")
-    ages = [int(a["age"]) for a in attrs if str(a.get("age", "")).isdigit()]
-    if ages:
-        parts.append(f"median age {int(np.median(ages))}")
+    age = median_age(attrs)
+    if age:
+        parts.append(f"median age {age}")
     occ = Counter(a.get("occupation") for a in attrs if a.get("occupation") not in (None, "", "other", "none"))
     if occ:
         parts.append(f"top occupation {occ.most_common(1)[0][0]}")
@@ -218,9 +237,9 @@ def audience_words(view: "TrainView", i: int) -> str:
     g = Counter(str(a.get("gender", "")).upper() for a in attrs)
     men = g.get("M", 0) / len(attrs)
     who = "mostly men" if men >= 0.65 else "mostly women" if men <= 0.35 else "men and women"
-    ages = [int(a["age"]) for a in attrs if str(a.get("age", "")).isdigit()]
+    age = median_age(attrs)
     occ = Counter(a.get("occupation") for a in attrs if a.get("occupation") not in (None, "", "other", "none"))
-    return (who + (f" around {int(np.median(ages))}" if ages else "")
+    return (who + (f" around {age}" if age else "")
             + (f", often {occ.most_common(1)[0][0]}s" if occ else ""))
 
 
