@@ -139,7 +139,8 @@ def _collect(fd: int, t0: float, lines: list[tuple[float, str]]) -> None:
 def measure(cmd: list[str], env: dict[str, str] | None = None, timeout: float | None = None) -> Measured:
     """Run ``cmd`` from the repository root, killed after ``timeout`` seconds (default TIMEOUT); its
     peak memory comes from os.wait4 on its pid (the child's own ru_maxrss, KiB on Linux), so
-    nothing else running on the machine counts."""
+    nothing else running on the machine counts. Linux carries the launching process's high-water
+    mark into the child at exec, so a peak reads at least this process's own (small: no torch here)."""
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, start_new_session=True)  # own group: a kill takes its children
