@@ -21,10 +21,13 @@ STAGES = ""                 # comma-separated stage names (first word is enough;
 FORCE = False               # run listed stages even when their outputs are complete
 config = apply_overrides(globals(), epilog="Stages:\n" + "\n".join(f"  {s.name}" for s in pipeline.STAGES))
 
-from pte.data import load_dataset  # noqa: E402
+from pte.data import DataError, load_dataset  # noqa: E402
 from pte.splits import settings_of  # noqa: E402
 
-available = settings_of(load_dataset(DATA))   # a dataset without timestamps has no coldstart stages
+try:
+    available = settings_of(load_dataset(DATA))   # a dataset without timestamps has no coldstart stages
+except DataError as e:   # not prepared yet: say how
+    sys.exit(f"error: {e}")
 wanted = ([pipeline.stage(n) for n in STAGES.split(",")] if STAGES else
           [s for s in pipeline.STAGES if s.llm and s.settings <= set(available)])
 out = pipeline.outputs_dir(DATA)

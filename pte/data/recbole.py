@@ -130,10 +130,10 @@ def ml1m(folder: Path | None = None, expected_rows: dict[str, int] | None = ML1M
 
 def _ml1m_user(attrs: dict, folder: Path) -> dict:
     out = dict(attrs)
-    for key, words in (("age", ML1M_AGES), ("occupation", dict(enumerate(ML1M_OCCUPATIONS)))):
+    occupations = {str(k): w for k, w in enumerate(ML1M_OCCUPATIONS)}
+    for key, words in (("age", ML1M_AGES), ("occupation", occupations)):
         if key in out:
-            code = out[key].removesuffix(".0")
-            label = words.get(code if key == "age" else int(code)) if code.isdigit() else None
+            label = words.get(out[key].removesuffix(".0"))   # float columns may read "25.0"
             if label is None:
                 raise DataError(f"{folder / 'ml-1m.user'}: unknown {key} code {out[key]!r}")
             out[key] = label
