@@ -16,7 +16,8 @@ children it waited for), so the numbers are what a user would see, start-up incl
              setting; its results line gives train_seconds (the training loop of the epoch alone:
              pte.experiment.fit times train_epoch, not the validation after it) and eval_seconds
              (one evaluation of the test rows, every mode the setting has: longtail full + sampled)
-  align      llm/align.py --setting longtail --item_emb data/D/item_text.npy --user_emb none --epochs 1:
+  align      llm/align.py --setting longtail --item_emb data/D/item_text.npy --user_emb none --epochs 1,
+             once per ALIGN_NEGATIVES (0: InfoNCE over every item, the recipe; K: over sampled candidates):
              the item text embeddings stand in for the item profiles (same rows, same kind of
              vectors); the recipe's longtail alignment also has a user side, this has none
   profiles   llm/lora/inference_base_item.py --adapter none --limit N: N item profiles by the base
@@ -71,6 +72,7 @@ BACKBONES = "SASRec,DreamRec,BiasMF"
 SETTINGS = "longtail,coldstart"  # both for every backbone: ~6 runs of 1-3 min each on ml-1m, affordable
 FRACTION = 1.0                  # < 1: backbone runs evaluate a random part of the rows, and BiasMF coldstart trains on
                                 # part of its samples (pte.splits.subsample_users): smoke tests, not a measurement
+ALIGN_NEGATIVES = "0,1024"      # llm/align.py --negatives measured (0: every item, the recipe; K: sampled candidates)
 PROFILES = 32                   # item profiles generated per dataset (SmolLM2 on a CPU: a few seconds each)
 THREADS = 1                     # torch threads of every step (OMP_NUM_THREADS): 1 as reproduce.py runs backbones
                                 # (and its LLM lane on 2 cores); 0 = the scripts' default, all cores (oversubscribed on
@@ -222,14 +224,19 @@ def run_backbone(data: str, backbone: str, setting: str, tmp: Path) -> list[dict
 
 
 def run_align(data: str, tmp: Path) -> list[dict]:
+    """One row per ALIGN_NEGATIVES value: "align longtail" for 0 (the recipe, which the projection
+    uses), "align longtail, K negatives" otherwise."""
     from pte.paths import dataset_dir
-    cmd = [sys.executable, "llm/align.py", "--data", data, "--setting", "longtail",
-           "--item_emb", str(dataset_dir(data) / "item_text.npy"), "--user_emb", "none", "--epochs", "1"]
-    m = measure(cmd, child_env(tmp))
-    start, end = m.when(r"before training"), m.when(r"epoch 1:")   # fit_aligner's lines around epoch 1
-    epoch = end - start if m.status == "ok" and start is not None and end is not None else None
-    return [step_row(data, "align longtail", m, epoch_s=epoch and round(epoch, 2),
-                     fixed_s=epoch and round(m.wall - epoch, 2))]
+    rows = []
+    for k in (int(v) for v in str(ALIGN_NEGATIVES).split(",")):
+        cmd = [sys.executable, "llm/align.py", "--data", data, "--setting", "longtail", "--negatives", str(k),
+               "--item_emb", str(dataset_dir(data) / "item_text.npy"), "--user_emb", "none", "--epochs", "1"]
+        m = measure(cmd, child_env(tmp))
+        start, end = m.when(r"before training"), m.when(r"epoch 1:")   # fit_aligner's lines around epoch 1
+        epoch = end - start if m.status == "ok" and start is not None and end is not None else None
+        rows.append(step_row(data, "align longtail" + (f", {k} negatives" if k else ""), m,
+                             epoch_s=epoch and round(epoch, 2), fixed_s=epoch and round(m.wall - epoch, 2)))
+    return rows
 
 
 def run_profiles(data: str, tmp: Path) -> list[dict]:
@@ -418,7 +425,7 @@ def units_of(rows: list[dict]) -> dict[str, float]:
         elif "train_epoch_s" in r:
             for part in ("train_epoch_s", "eval_s", "fixed_s"):
                 u[f"{r['step']}:{part}"] = r[part]
-        elif r["step"].startswith("align") and "epoch_s" in r:
+        elif r["step"] == "align longtail" and "epoch_s" in r:
             u["align:epoch_s"], u["align:fixed_s"] = r["epoch_s"], r["fixed_s"]
         elif r["step"] == "profiles":
             if "gen_per_100_s" in r:

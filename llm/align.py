@@ -2,6 +2,7 @@
 
     python llm/align.py --data ml-100k --setting longtail
     python llm/align.py --data ml-100k --setting coldstart --item_emb data/ml-100k/item_text.npy
+    python llm/align.py --data ml-1m --negatives 1024    # large catalogs: InfoNCE over sampled candidates
 
 Reads the item (and, in longtail, user) profile embeddings, trains the contrastive aligner on
 the setting's training interactions, keeps the epoch with the best validation retrieval
@@ -30,6 +31,8 @@ TAU = 0.07               # InfoNCE temperature
 HIDDEN = 512
 DROPOUT = 0.1
 BATCH_SIZE = 512
+NEGATIVES = 0            # 0: softmax over every item (the ml-100k recipe); K: the batch's targets + K uniform draws,
+                         # so an epoch's cost grows with interactions only (large catalogs: bench_scaling)
 SEED = 0                 # the Profile-stage seed (reproduce.py --llm_seed)
 
 config = apply_overrides(globals(), choices={"SETTING": SETTINGS})
@@ -51,7 +54,7 @@ print(f"read {item_path} ({E.shape[0]} x {E.shape[1]})" + (f" and {user_path}" i
 
 # ---- model and training, the epoch chosen on validation retrieval
 model = Aligner(E, U, HIDDEN, DROPOUT)
-fit = fit_aligner(model, split, EPOCHS, LR, TAU, BATCH_SIZE, PATIENCE, seed=SEED)
+fit = fit_aligner(model, split, EPOCHS, LR, TAU, BATCH_SIZE, PATIENCE, seed=SEED, negatives=NEGATIVES)
 
 # ---- save
 items, users = aligned_vectors(model, split)

@@ -4,7 +4,9 @@ Profile embeddings from a sentence encoder measure textual similarity, not "will
 take this item next". The aligner learns, on training interactions only,
     key(i)   = normalize(E_i + MLP(E_i))                      (item head, residual)
     query(u) = normalize(A · mean(key(prefix items)) + B · U_u)  (history + user profile)
-with InfoNCE over all items (temperature tau), and writes key(i) for every item and
+with InfoNCE (temperature tau) over all items, or over sampled candidates when the catalog is
+large (``negatives``: the batch's targets plus that many uniform draws, so a step's cost no
+longer grows with the number of items), and writes key(i) for every item and
 query(u) over each user's whole training history as new embedding files. Items and users
 unseen in training still get vectors: the heads apply to any profile embedding.
 """
@@ -39,8 +41,9 @@ class Aligner(nn.Module):
         self.user = nn.Linear(d, d, bias=False)
         nn.init.zeros_(self.user.weight)
 
-    def keys(self) -> torch.Tensor:
-        return F.normalize(self.E + self.item_head(self.E), dim=-1)
+    def keys(self, rows: torch.Tensor | None = None) -> torch.Tensor:
+        E = self.E if rows is None else self.E[rows]
+        return F.normalize(E + self.item_head(E), dim=-1)
 
     def queries(self, users: torch.Tensor, prefix: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
         """prefix [B, L] padded with n_items; users may be -1 (no profile)."""
@@ -70,11 +73,34 @@ def user_history(split: Split) -> np.ndarray:
     return windows(split.train_items, ptr[:-1], ptr[1:], HISTORY)
 
 
+def infonce(model: Aligner, users: torch.Tensor, prefix: torch.Tensor, targets: torch.Tensor, tau: float,
+            negatives: int = 0, gen: torch.Generator | None = None) -> torch.Tensor:
+    """InfoNCE of one batch. negatives=0: softmax over every item (exact; a step costs
+    batch x items). negatives=K: over the batch's targets plus K uniform draws (mixed negatives,
+    no popularity correction), with keys computed only for those and the prefixes' items, so a
+    step costs at most batch x (batch + K) logits and batch x (HISTORY + 1) + K item-head rows
+    whatever the catalog's size."""
+    n = model.E.shape[0]
+    if not negatives:
+        keys = model.keys()
+        return F.cross_entropy(model.queries(users, prefix, keys) @ keys.T / tau, targets)
+    drawn = torch.randint(n, (negatives,), generator=gen)
+    cand, label = torch.unique(torch.cat([targets, drawn]), return_inverse=True)
+    real = prefix != n
+    rows, where = torch.unique(torch.cat([cand, prefix[real]]), return_inverse=True)
+    keys = model.keys(rows)
+    local = torch.full_like(prefix, len(rows))          # the pad index of the local key table
+    local[real] = where[len(cand):]
+    q = model.queries(users, local, keys)
+    return F.cross_entropy(q @ keys[where[:len(cand)]].T / tau, label[:len(targets)])
+
+
 def fit_aligner(model: Aligner, split: Split, epochs: int, lr: float, tau: float, batch_size: int,
-                patience: int = 0, seed: int = 0, log=print) -> dict:
+                patience: int = 0, seed: int = 0, negatives: int = 0, log=print) -> dict:
     """Train with InfoNCE on training interactions, one Adam state throughout; after every epoch
     measure validation retrieval NDCG@10 and keep the best epoch's weights (epoch 0 = untrained).
-    Stops after ``patience`` epochs without a better one (0: never). Returns the history."""
+    Stops after ``patience`` epochs without a better one (0: never). ``negatives``: see infonce.
+    Returns the history."""
     users, prefix, targets = training_samples(split)
     n_items = model.E.shape[0]
     users_t = torch.as_tensor(users, dtype=torch.long)
@@ -90,9 +116,7 @@ def fit_aligner(model: Aligner, split: Split, epochs: int, lr: float, tau: float
         model.train()
         total, steps = 0.0, 0
         for idx in batches(len(targets_t), batch_size, gen):
-            keys = model.keys()
-            q = model.queries(users_t[idx], prefix_t[idx], keys)
-            loss = F.cross_entropy(q @ keys.T / tau, targets_t[idx])
+            loss = infonce(model, users_t[idx], prefix_t[idx], targets_t[idx], tau, negatives, gen)
             opt.zero_grad()
             loss.backward()
             opt.step()
