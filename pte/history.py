@@ -10,6 +10,9 @@ import math
 
 import torch
 
+ENCODE_POSITIONS = 2 ** 18   # rows x positions encoded at once when scoring: attention holds rows x L x L
+
+
 
 def causal_mask(real: torch.Tensor) -> torch.Tensor:
     """[B, L, L] allowed attention: earlier-or-same positions holding real items. Every query
@@ -27,6 +30,13 @@ class CausalHistory:
     def input_norm(self, x: torch.Tensor) -> torch.Tensor:
         """Applied to item vectors + positions before dropout (SASRec's post-norm layout: a LayerNorm)."""
         return x
+
+    def last_states(self, state, users: torch.Tensor | None, inputs: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """[B, d] state(users, inputs, items)[:, -1], a slice of rows at a time, so scoring memory
+        is bounded by ENCODE_POSITIONS and does not grow with the rows of an evaluation batch."""
+        step = max(1, ENCODE_POSITIONS // min(inputs.shape[1], self.max_len))
+        return torch.cat([state(None if users is None else users[s:s + step], inputs[s:s + step], items)[:, -1]
+                          for s in range(0, len(inputs), step)])
 
     def encode(self, inputs: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         """[B, L, d] hidden states; inputs [B, L] are item ids left-padded with n_items."""

@@ -187,7 +187,7 @@ class DreamRec(CausalHistory, nn.Module):
                  sampler: str = "ddpm", steps: int = 0) -> torch.Tensor:
         """[B, d] generated next-item embeddings, the reverse process batched over rows.
         ddpm: all T ancestral steps; ddim: ``steps`` deterministic steps."""
-        h = self.condition(users, inputs, self.items())[:, -1]
+        h = self.last_states(self.condition, users, inputs, self.items())
         x = torch.randn(h.shape, generator=generator, device=h.device, dtype=h.dtype)
         if sampler == "ddpm":
             for t in reversed(range(self.diffusion.timesteps)):

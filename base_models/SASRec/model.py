@@ -69,7 +69,7 @@ class SASRec(CausalHistory, nn.Module):
 
     def score(self, users: torch.Tensor | None, inputs: torch.Tensor) -> torch.Tensor:
         items = self.rep.item_table()
-        return self.state(users, inputs, items)[:, -1] @ items.T
+        return self.last_states(self.state, users, inputs, items) @ items.T
 
     def loss(self, users: torch.Tensor | None, inputs: torch.Tensor, targets: torch.Tensor, kind: str = "ce") -> torch.Tensor:
         """Next-item loss. targets [B] (last position) or [B, L] (every position; pad = n_items)."""
