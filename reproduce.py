@@ -50,6 +50,7 @@ QUICK_BACKBONE = "--epochs 1 --fraction 0.05"
 tag = TAG or ("quick" if QUICK else "main" + (f"_llm{LLM_SEED}" if LLM_SEED else ""))
 if QUICK or LLM_SEED:  # CI-sized or other-seed adapters and profiles never overwrite the main ones
     os.environ["PTE_OUTPUTS"] = str(outputs_root() / ("quick" if QUICK else f"llm_seed{LLM_SEED}"))
+    os.environ["PTE_IMG"] = str(Path(os.environ["PTE_OUTPUTS"]) / "img")  # the stages' figures too (GRPO's curve)
 os.environ.setdefault("WANDB_MODE", "offline")
 out = pipeline.outputs_dir(DATA)
 logs, times_path = out / "logs", out / "reproduce_times.json"

@@ -35,6 +35,9 @@ def test_quick_pipeline_runs_every_stage_then_resumes_as_a_no_op(ml100k_name):
     assert aligned["best_epoch"] >= 1 and aligned["valid_ndcg10_after"] > 1.5 * aligned["valid_ndcg10_before"]
     assert [h["epoch"] for h in aligned["history"]][:2] == [0, 1]
     side = json.load(open(os.path.join(outputs, "both", "embeddings", "item_profile.json")))
+    curve = "grpo_reward_ml-100k_both.png"   # a quick run's stage figures stay with its outputs, never over img/'s
+    assert os.path.exists(os.path.join(os.environ["PTE_OUTPUTS"], "quick", "img", curve))
+    assert not os.path.exists(os.path.join(os.environ["PTE_IMG"], curve))
     assert side.get("fallback_rows"), "the quick run generates 8 item profiles; the rest must be recorded as fallbacks"
     table3 = open(os.path.join(os.environ["PTE_RESULTS"], "ml-100k_quick_table3.md")).read()
     assert "| SASRec | Base |" in table3 and "PtE" in table3 and "Best Impr." in table3
