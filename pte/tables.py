@@ -203,16 +203,20 @@ def _render(caption: str, heads: list[str], blocks: list, latex: bool) -> str:
 
 def tables(data: str = "ml-100k", tag: str = "", latex: bool = False, methods: str = "paper",
            backbones: str = "", settings: str = "coldstart,longtail", modes: str = "sampled,full",
-           ladder: bool = False, rows: list[dict] | None = None, results: Path | None = None) -> str:
+           ladder: bool = False, versus: str = "", rows: list[dict] | None = None,
+           results: Path | None = None) -> str:
     """Table 3 (coldstart) and Table 4 per longtail backbone and mode, from the results lines
     (``results``: another results folder than results/, e.g. the shipped one); ``ladder``: the
-    profile ladder instead, the latest run of ``tag`` in <data>_profiles.jsonl."""
+    profile ladder instead, the latest run of ``tag`` in <data>_profiles.jsonl; ``versus``
+    (tags, comma-separated): PtE against Base per cell over those Profile-stage runs."""
     from pte.io import read_jsonl
     from pte.results import results_path
     path = (Path(results) / results_path(data).name) if results else results_path(data)
     if ladder:
         return profile_ladder(read_jsonl(path.with_name(f"{path.stem}_profiles.jsonl")), tag or "main")
     rows = (read_jsonl(path) if path.exists() else []) if rows is None else rows
+    if versus:
+        return versus_base(rows, versus.split(","), backbones)
     tag_ = tag or None
     out = []
     if "coldstart" in settings.split(","):
@@ -223,6 +227,37 @@ def tables(data: str = "ml-100k", tag: str = "", latex: bool = False, methods: s
             for mode in modes.split(","):
                 out.append(table4(rows, mode, backbone, tag_, latex, methods))
     return "\n".join(out)
+
+
+MAIN_METRIC = {"coldstart": ("full", "NDCG@10", "N@10 (full)"), "longtail": ("sampled", "NDCG@10", "N@10 (100 negatives)")}
+
+
+def versus_base(rows: list[dict], tags: list[str], backbones: str = "") -> str:
+    """PtE against Base on each cell's main metric, with PtE's Profile-stage runs apart and pooled:
+    Base from the first tag; one PtE column per tag (a run of the Profile stage, e.g. main and
+    main_llm1); "all runs" pools every (Profile-stage run, backbone seed) pair, so its std holds
+    the LLM side's variance as well as the backbone's."""
+    heads = ["cell", "Base", *(f"PtE [{t}]" for t in tags), "PtE, all runs", "relative", "gap > one std of both?"]
+    lines = ["| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
+    for setting, (mode, key, label) in MAIN_METRIC.items():
+        for bb in (backbones.split(",") if backbones else BACKBONE_ORDER):
+            base = collect(rows, setting, mode, tags[0], "base").get((bb, "base"), {}).get((None, key), [])
+            runs = [collect(rows, setting, mode, t, "pte").get((bb, "pte"), {}).get((None, key), []) for t in tags]
+            pooled = [v for r in runs for v in r]
+            if not base or not pooled:
+                continue
+
+            def cell(v):
+                if not v:
+                    return "-"
+                mean, std = _stat(v)
+                return f"{mean:.4f} ± {std:.4f} ({len(v)})" if len(v) > 1 else f"{mean:.4f} (1)"
+
+            (bm, bs), (pm, ps) = _stat(base), _stat(pooled)
+            gap = "yes" if pm - bm > max(bs, ps) else "no" if pm > bm else "no (below)"
+            lines.append("| " + " | ".join([f"{setting} {bb}, {label}", cell(base), *(cell(r) for r in runs),
+                                            cell(pooled), f"{100 * (pm / bm - 1):+.1f}%", gap]) + " |")
+    return "\n".join(lines) + "\n"
 
 
 DOC_BLOCK = re.compile(r"(<!-- python -m pte\.tables(?P<args>[^>]*?) -->\n)(?P<body>.*?)(<!-- end -->)", re.S)
@@ -270,7 +305,8 @@ def _options(argv: list[str]) -> dict:
     from pte.config import apply_overrides
     import inspect
     opts = {"__doc__": inspect.getdoc(main), "DATA": "ml-100k", "TAG": "", "LATEX": False, "METHODS": "paper",
-            "BACKBONES": "", "SETTINGS": "coldstart,longtail", "MODES": "sampled,full", "LADDER": False}
+            "BACKBONES": "", "SETTINGS": "coldstart,longtail", "MODES": "sampled,full", "LADDER": False,
+            "VERSUS": ""}
     apply_overrides(opts, argv)
     return {k.lower(): v for k, v in opts.items() if k.isupper()}
 
@@ -280,6 +316,7 @@ def main(argv: list[str] | None = None) -> None:
     [--backbones SASRec,DreamRec] [--settings coldstart,longtail] [--modes sampled,full]:
     print Table 3, and Table 4 per backbone (default: each with longtail results) and mode.
     python -m pte.tables --ladder true [--tag main]: the latest profile ladder (bench/bench_profiles.py).
+    python -m pte.tables --versus main,main_llm1: PtE against Base per cell, over those Profile-stage runs.
     python -m pte.tables --update_doc RESULTS.md: rewrite the document's table blocks."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if "--update_doc" in argv:

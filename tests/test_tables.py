@@ -1,6 +1,6 @@
 """The paper's tables from results lines: mean ± std over seeds, best/second marks, Best Impr.,
 latest row per seed wins, and a seed count per row when rows average different numbers of seeds."""
-from pte.tables import table3, table4
+from pte.tables import table3, table4, versus_base
 
 
 def row(method: str, seed: int, ndcg: float, tag: str = "main") -> dict:
@@ -36,3 +36,17 @@ def test_tables_show_the_papers_methods_unless_asked_for_all():
     assert "| Base |" in paper and "MoRec" not in paper            # the paper's longtail SASRec has no MoRec
     assert "| MoRec | **0.5000** | **0.2000** |" in every
     assert "MoRec" in table4(rows, tag="main", methods="paper,morec")
+
+
+def test_versus_base_pools_the_profile_stage_runs():
+    rows = [row("base", 1, 0.10), row("base", 2, 0.12), row("pte", 1, 0.13), row("pte", 2, 0.15),
+            row("pte", 1, 0.14, tag="main_llm1"), row("pte", 2, 0.14, tag="main_llm1"),
+            row("pte", 1, 0.50, tag="quick")]          # a tag not asked for is ignored
+    text = versus_base(rows, ["main", "main_llm1"])
+    line = next(l for l in text.splitlines() if l.startswith("| coldstart SASRec"))
+    cells = [c.strip() for c in line.strip("|").split("|")]
+    assert cells[1:5] == ["0.1100 ± 0.0141 (2)", "0.1400 ± 0.0141 (2)", "0.1400 ± 0.0000 (2)", "0.1400 ± 0.0082 (4)"]
+    assert cells[5:] == ["+27.3%", "yes"]              # 0.14 - 0.11 > max(0.0141, 0.0082)
+    rows.append(row("base", 3, 0.16))                  # Base 0.1267 ± 0.0306: the gap is inside its spread
+    assert versus_base(rows, ["main", "main_llm1"]).splitlines()[2].endswith("| no |")
+    assert "BiasMF" not in text                        # cells without both methods are left out
