@@ -13,7 +13,6 @@ import torch
 ENCODE_POSITIONS = 2 ** 18   # rows x positions encoded at once when scoring: attention holds rows x L x L
 
 
-
 def causal_mask(real: torch.Tensor) -> torch.Tensor:
     """[B, L, L] allowed attention: earlier-or-same positions holding real items. Every query
     keeps itself, so a padded position (or an empty history) never sees an empty set."""

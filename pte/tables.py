@@ -229,7 +229,15 @@ def tables(data: str = "ml-100k", tag: str = "", latex: bool = False, methods: s
     return "\n".join(out)
 
 
-MAIN_METRIC = {"coldstart": ("full", "NDCG@10", "N@10 (full)"), "longtail": ("sampled", "NDCG@10", "N@10 (100 negatives)")}
+MAIN_METRIC = {"coldstart": ("full", "NDCG@10", "N@10 (full)"),          # setting: (mode, key, label)
+               "longtail": ("sampled", "NDCG@10", "N@10 (100 negatives)")}
+
+
+def _mean_std_n(values: list[float]) -> str:
+    if not values:
+        return "-"
+    mean, std = _stat(values)
+    return f"{mean:.4f} ± {std:.4f} ({len(values)})" if len(values) > 1 else f"{mean:.4f} (1)"
 
 
 def versus_base(rows: list[dict], tags: list[str], backbones: str = "") -> str:
@@ -246,17 +254,11 @@ def versus_base(rows: list[dict], tags: list[str], backbones: str = "") -> str:
             pooled = [v for r in runs for v in r]
             if not base or not pooled:
                 continue
-
-            def cell(v):
-                if not v:
-                    return "-"
-                mean, std = _stat(v)
-                return f"{mean:.4f} ± {std:.4f} ({len(v)})" if len(v) > 1 else f"{mean:.4f} (1)"
-
             (bm, bs), (pm, ps) = _stat(base), _stat(pooled)
             gap = "yes" if pm - bm > max(bs, ps) else "no" if pm > bm else "no (below)"
-            lines.append("| " + " | ".join([f"{setting} {bb}, {label}", cell(base), *(cell(r) for r in runs),
-                                            cell(pooled), f"{100 * (pm / bm - 1):+.1f}%", gap]) + " |")
+            cells = [f"{setting} {bb}, {label}", _mean_std_n(base), *(_mean_std_n(r) for r in runs),
+                     _mean_std_n(pooled), f"{100 * (pm / bm - 1):+.1f}%", gap]
+            lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
