@@ -1,6 +1,6 @@
 """The evidence ships: every table block of RESULTS.md is what `python -m pte.tables` prints from the
-shipped results lines (results/ml-100k.jsonl, results/ml-100k_profiles.jsonl), and the figures the
-documents show are in the repository."""
+shipped results lines (results/ml-100k.jsonl, results/ml-1m.jsonl, results/ml-100k_profiles.jsonl),
+and the figures the documents show are in the repository."""
 import re
 import subprocess
 
