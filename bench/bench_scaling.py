@@ -84,7 +84,7 @@ TARGET_USERS = 0                # 0 = extrapolated from the datasets' growth (Mo
 TARGET_ITEMS = 0                # 0 = extrapolated from the datasets' growth (MovieLens-10M: 10677)
 EPOCH_BASIS = "shipped"         # shipped: the epochs runs took on EPOCHS_FROM (median) | max: the recipes' EPOCHS
 EPOCHS_FROM = "ml-100k"         # whose results lines / aligned sidecars give the shipped epoch counts
-FIXED_LLM_MINUTES = 44.2        # teacher 2 + SFT (a) 6.6 + (b) 12.2 + (d) 4.3 + GRPO 21.1 on ml-100k (RESULTS.md):
+FIXED_LLM_MINUTES = 30.6        # teacher 1.8 + SFT (a) 6.1 + (b) 6.7 + (d) 4.1 + GRPO 11.9: the timed main job (RESULTS.md):
                                 # not measured here; fixed step counts, assumed not to grow with the data
 GPU_SPEEDUP_LLM = 0.0           # > 0: add a GPU column, LLM-side CPU time / this factor (an assumption, not measured)
 GPU_SPEEDUP_BACKBONE = 0.0      # > 0: the same for prepare and the backbone runs
