@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-# set once per process even if this module is imported twice (as conftest and tests.conftest)
-_TMP = Path(os.environ.setdefault("PTE_TEST_TMP", tempfile.mkdtemp(prefix="pte-tests-")))
+# set once per process even if this module is imported twice (as conftest and tests.conftest);
+# each pytest-xdist worker gets its own folder, so two never write the same results file
+_TMP = Path(os.environ.setdefault("PTE_TEST_TMP", tempfile.mkdtemp(prefix="pte-tests-"))) / \
+    os.environ.get("PYTEST_XDIST_WORKER", "main")
 for var, sub in (("PTE_DATA", "data"), ("PTE_RESULTS", "results"), ("PTE_OUTPUTS", "outputs"), ("PTE_IMG", "img")):
     os.environ[var] = str(_TMP / sub)
 os.environ.setdefault("WANDB_MODE", "offline")
@@ -21,6 +23,15 @@ os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+# the end-to-end tests start first, so the other worker fills in around them instead of waiting at the end
+_LONGEST_FIRST = ("test_reproduce.py", "test_llm_train.py", "test_dreamrec.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: i for i, name in enumerate(_LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))   # stable: the rest keep their order
 
 
 def backbone_model(backbone: str):
