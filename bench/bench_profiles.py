@@ -18,8 +18,10 @@ and to the final item profiles' embeddings):
   (a) sft_base            user_profile_kd: the KD adapter (N_USERS users)
   (b) sft_base_mask       the collaborative adapter before GRPO (N_USERS users)
   (c) grpo                user_profile: the final profiles, every user
+  (c) grpo, facts only    the same profiles encoded without the model's sentence (--embed facts)
 Item side (the mean of the user's last ITEM_K training items' vectors as the query):
-  item text, grounded (no LLM), (d) sft_base_item (item_profile: the final profiles)
+  item text, grounded (no LLM), (d) sft_base_item (item_profile: the final profiles), and
+  (d) sft_base_item, facts only
 Rows covering only some users are compared with the no-LLM text on exactly those users, and
 every LLM rung with the grounded rung on the same users (what the model's words and choices add
 to the fields it is given). Each printed row is appended to results/<data>_profiles.jsonl with TAG.
@@ -38,6 +40,7 @@ from pte.config import apply_overrides
 from pte.data import load_dataset
 from pte.io import append_jsonl, read_jsonl, write_jsonl
 from pte.llm.data import N_CO_CHOSEN, N_NEIGHBOURS, grounded, item_record, train_view, user_record
+from pte.llm.profiles import embedded_text
 from pte.paths import RESULTS, ROOT
 from pte.splits import load_split
 
@@ -101,6 +104,11 @@ for name, side, path, _ in RUNGS:
     p = source(path)
     if p.exists():
         texts[(name, side)] = (p, B.profile_texts(p))
+# the final rungs encoded as the inference scripts' --embed facts would: what the model's sentence costs
+for name, side in (("(c) grpo", "user"), ("(d) sft_base_item", "item")):
+    if (name, side) in texts:
+        p, t = texts[(name, side)]
+        texts[(f"{name}, facts only", side)] = (p, {i: embedded_text(x, side, "facts") for i, x in t.items()})
 final_items = texts.get(("(d) sft_base_item", "item"))
 item_profiles = B.embed_texts(final_items[1], ds.n_items) if final_items else None
 # items without a valid profile keep their text, as the embedding file the backbones read does
@@ -133,7 +141,7 @@ def item_row(name: str, emb: np.ndarray) -> dict:
 
 rows = [B.ladder_row("popularity", "popularity", B.popularity(split), ds.n_items),
         user_row("no-LLM text", history), user_row("grounded (no LLM)", facts_u)]
-for name in ("teacher", "untuned", "(a) sft_base", "(b) sft_base_mask", "(c) grpo"):
+for name in ("teacher", "untuned", "(a) sft_base", "(b) sft_base_mask", "(c) grpo", "(c) grpo, facts only"):
     if (name, "user") in texts:
         rows.append(user_row(name, B.embed_texts(texts[(name, "user")][1], ds.n_users)))
 # the final rung on the intermediate rungs' users too, so every stage is compared on the same users
@@ -147,6 +155,8 @@ if partial and ("(c) grpo", "user") in texts:
 rows += [item_row("item text", item_text), item_row("grounded (no LLM)", facts_i)]
 if item_profiles is not None:
     rows.append(item_row("(d) sft_base_item", item_profiles))
+    facts = B.embed_texts(texts[("(d) sft_base_item, facts only", "item")][1], ds.n_items)
+    rows.append(item_row("(d) sft_base_item, facts only", np.where(missing[:, None], item_text, facts)))
 if ("teacher", "item") in texts:
     print(f"(teacher item profiles cover {len(texts[('teacher', 'item')][1])} items: the item side needs every "
           f"item, so they have no item-side rung; the grounded rung holds what the teacher is given)")
@@ -169,6 +179,8 @@ print(f"rows appended to {RESULTS / (Path(DATA).name + '_profiles.jsonl')} (tag 
 if SHIP:
     shipped.mkdir(parents=True, exist_ok=True)
     for (name, side), (path, _) in texts.items():
+        if name.endswith("facts only"):   # the same file as its rung
+            continue
         keep = ("id", "raw", "text", "valid", "error")
         out = shipped / f"{path.parent.parent.name}_{path.parent.name}_{path.stem}.jsonl"
         write_jsonl(out, ({k: r.get(k) for k in keep} for r in read_jsonl(path)))

@@ -144,6 +144,25 @@ def test_finalize_sidecar_row_alignment_and_fallbacks(tiny_ds):
     assert sorted(meta["fallback_rows"]["zeros"]) == sorted(tiny_ds.user_raw[1:]) and meta["real_rows"] == 1
 
 
+def test_finalize_embeds_facts_only_when_asked(tiny_ds):
+    """--embed facts encodes the profile without the model's sentence; the JSONL keeps the whole line."""
+    from pte.embeddings import embedding_meta, load_embeddings
+    from pte.encoder import encode
+    from pte.llm.profiles import embedded_text, finalize, profile_path
+    line = "User identity: an adult who mostly chooses Horror; User interests: space horror; Likely next: Alien (1979)"
+    facts = "User identity: an adult who mostly chooses Horror; Likely next: Alien (1979)"
+    assert embedded_text(line, "user", "facts") == facts and embedded_text(line, "user") == line
+    assert embedded_text("no shape here", "user", "facts") == "no shape here"   # fallback texts stay whole
+    with pytest.raises(ValueError, match="embed"):
+        embedded_text(line, "user", "sentence")
+    _, emb = finalize({0: _row(0, line)}, ds=tiny_ds, kind="user", name="f", data="tinyds", setting="longtail",
+                      expected=[0], encoder="minilm", skipped={1: "cold", 2: "cold"}, embed="facts")
+    vec = load_embeddings(emb, tiny_ds, "user")
+    assert np.allclose(vec[0], encode([facts])[0], atol=1e-5) and not np.allclose(vec[0], encode([line])[0], atol=1e-3)
+    assert embedding_meta(emb)["embed"] == "facts"
+    assert read_jsonl(profile_path("tinyds", "longtail", "f"))[0]["text"] == line
+
+
 def test_rec_reward_prefers_a_profile_naming_the_held_out_items():
     """Real MiniLM: a profile about the held-out items ranks them above negatives better than an unrelated one."""
     from pte.encoder import encode

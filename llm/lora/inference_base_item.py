@@ -16,7 +16,7 @@ from pte.llm.data import LLM_SETTINGS, N_CO_CHOSEN, item_record, load_bank, samp
 from pte.llm.generate import GenSettings
 from pte.llm.inference import BACKENDS, run_inference
 from pte.llm.model import BUNDLED, read_stage
-from pte.llm.profiles import FALLBACKS, require_adapter
+from pte.llm.profiles import EMBEDS, FALLBACKS, require_adapter
 from pte.pipeline import profile_path
 from pte.llm.train import setup
 
@@ -26,6 +26,7 @@ SETTING = "both"           # training interactions: both = those both settings t
 MODEL = BUNDLED
 ADAPTER = "sft_base_item"   # a stage name, a folder, or "none"
 ENCODER = "minilm"
+EMBED = "profile"           # what is encoded: profile (the whole line) | facts (without the model's sentence)
 N_CHOOSERS = 4              # users described per item
 MAX_NEW_TOKENS = 32         # after the facts: the words and the picked numbers (~20 tokens)
 BATCH_SIZE = 64
@@ -42,7 +43,7 @@ SEED = 0
 THREADS = 0                 # CPU torch threads (0 = all cores)
 NAME = "item_profile"
 config = apply_overrides(globals(), choices={"SETTING": LLM_SETTINGS, "BACKEND": BACKENDS,
-                                             "FALLBACK": FALLBACKS})
+                                             "FALLBACK": FALLBACKS, "EMBED": EMBEDS})
 setup(SEED, THREADS)
 
 ds = load_dataset(DATA)
@@ -62,7 +63,7 @@ records = {i: item_record(view, i, co_chosen[i], N_CHOOSERS, chooser_notes, SEED
 run_inference(ds=ds, data=DATA, setting=SETTING, kind="item", name=NAME, records=records, model_name=MODEL,
               adapter=adapter, settings=GenSettings(MAX_NEW_TOKENS, BATCH_SIZE, DO_SAMPLE, no_repeat_ngram=NO_REPEAT_NGRAM,
                                                     seed=SEED),
-              encoder=ENCODER, fallback=FALLBACK, skipped=skipped, skipped_fill="text", force=FORCE,
+              encoder=ENCODER, embed=EMBED, fallback=FALLBACK, skipped=skipped, skipped_fill="text", force=FORCE,
               backend=BACKEND, load_in_4bit=LOAD_IN_4BIT,
               dtype=DTYPE, prompt_options={"n_choosers": N_CHOOSERS, "n_co_chosen": N_CO_CHOSEN,
                                            "chooser_notes": chooser_notes is not None})

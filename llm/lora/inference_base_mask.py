@@ -16,7 +16,7 @@ from pte.llm.data import LLM_SETTINGS, load_bank, sample_ids, train_view, user_r
 from pte.llm.generate import GenSettings
 from pte.llm.inference import BACKENDS, run_inference
 from pte.llm.model import BUNDLED, read_stage
-from pte.llm.profiles import FALLBACKS, require_adapter
+from pte.llm.profiles import EMBEDS, FALLBACKS, require_adapter
 from pte.pipeline import profile_path
 from pte.llm.train import setup
 
@@ -26,6 +26,7 @@ ADAPTER_SETTING = "both"   # where the adapters were trained (the training scrip
 MODEL = BUNDLED
 ADAPTER = "grpo"            # the mask + RL adapter; "sft_base_mask" skips RL; "none" = base model
 ENCODER = "minilm"
+EMBED = "profile"           # what is encoded: profile (the whole line) | facts (without the model's sentence)
 MAX_ITEMS = 8               # recent training items in the prompt (as in training)
 N_NEIGHBOURS = 20           # similar users whose training items the record counts (as in training)
 MAX_NEW_TOKENS = 32         # after the facts: the words and the picked numbers (~20 tokens)
@@ -44,7 +45,7 @@ SEED = 0
 THREADS = 0                 # CPU torch threads (0 = all cores)
 NAME = "user_profile"
 config = apply_overrides(globals(), choices={"SETTING": LLM_SETTINGS, "BACKEND": BACKENDS,
-                                             "FALLBACK": FALLBACKS, "COLD_USERS": ("zeros", "text", "generate")})
+                                             "FALLBACK": FALLBACKS, "EMBED": EMBEDS, "COLD_USERS": ("zeros", "text", "generate")})
 setup(SEED, THREADS)
 
 ds = load_dataset(DATA)
@@ -69,7 +70,7 @@ skipped |= {u: "not generated (--limit)" for u in limited}
 run_inference(ds=ds, data=DATA, setting=SETTING, kind="user", name=NAME, records=records, model_name=MODEL,
               adapter=adapter, settings=GenSettings(MAX_NEW_TOKENS, BATCH_SIZE, DO_SAMPLE, no_repeat_ngram=NO_REPEAT_NGRAM,
                                                     seed=SEED),
-              encoder=ENCODER, fallback=FALLBACK, skipped=skipped,
+              encoder=ENCODER, embed=EMBED, fallback=FALLBACK, skipped=skipped,
               skipped_fill="text" if COLD_USERS == "text" or LIMIT else "zeros", force=FORCE, backend=BACKEND,
               load_in_4bit=LOAD_IN_4BIT, dtype=DTYPE,
               prompt_options={"max_items": MAX_ITEMS, "n_neighbours": N_NEIGHBOURS,

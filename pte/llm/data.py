@@ -308,10 +308,15 @@ def item_record(view: TrainView, i: int, co_chosen: list[int], n_choosers: int =
                   [(int(v), int(i)) for v in ch] + [(witness[j], j) for j in co])
 
 
+def facts_line(kind: str, head: str, picks: str) -> str:
+    """A profile line without its second field (the model's sentence): facts and collaborative titles."""
+    a, _, c = P.fields_of(kind)
+    return f"{a}: {head}; {c}: {picks}"
+
+
 def grounded(kind: str, rec: Record) -> str:
     """The profile's facts and collaborative field with no words of a model: the ladder's no-LLM rung."""
-    a, _, c = P.fields_of(kind)
-    return f"{a}: {rec.head}; {c}: {'; '.join(rec.picks) if rec.picks else P.NO_ITEMS}"
+    return facts_line(kind, rec.head, "; ".join(rec.picks) if rec.picks else P.NO_ITEMS)
 
 
 # ----------------------------------------------------------------- examples
