@@ -69,11 +69,11 @@ def shown(setting: str, backbone: str, method: str, methods: str = "paper") -> b
     return "all" in names or method in names or ("paper" in names and method in paper_methods(setting, backbone))
 
 
-def _metrics(row: dict, mode: str) -> dict | None:
-    """The test metrics of a results row in ``mode`` (its own mode or the other one)."""
+def _metrics(row: dict, mode: str, split: str = "test") -> dict | None:
+    """The ``split`` (test | valid) metrics of a results row in ``mode`` (its own mode or the other one)."""
     if row["eval"] == mode:
-        return row["test"]
-    return row.get("other", {}).get(mode, {}).get("test")
+        return row[split]
+    return row.get("other", {}).get(mode, {}).get(split)
 
 
 def _stat(values: list[float]) -> tuple[float, float]:
@@ -82,7 +82,8 @@ def _stat(values: list[float]) -> tuple[float, float]:
     return mean, std
 
 
-def collect(rows: list[dict], setting: str, mode: str, tag: str | None = None, methods: str = "paper") -> dict:
+def collect(rows: list[dict], setting: str, mode: str, tag: str | None = None, methods: str = "paper",
+            split: str = "test") -> dict:
     """{(backbone, method): {column key: [values over seeds]}} for one setting and eval mode, the
     methods selected as in ``shown``. The latest row per (backbone, method, seed) wins, so a rerun
     replaces its earlier number."""
@@ -93,7 +94,7 @@ def collect(rows: list[dict], setting: str, mode: str, tag: str | None = None, m
             latest[(r["backbone"], r["method"], r["seed"])] = r
     out: dict = defaultdict(lambda: defaultdict(list))
     for (bb, method, _), r in latest.items():
-        m = _metrics(r, mode)
+        m = _metrics(r, mode, split)
         if m is None:
             continue
         for k, v in m.items():
@@ -203,12 +204,13 @@ def _render(caption: str, heads: list[str], blocks: list, latex: bool) -> str:
 
 def tables(data: str = "ml-100k", tag: str = "", latex: bool = False, methods: str = "paper",
            backbones: str = "", settings: str = "coldstart,longtail", modes: str = "sampled,full",
-           ladder: bool = False, versus: str = "", rows: list[dict] | None = None,
+           ladder: bool = False, versus: str = "", split: str = "test", rows: list[dict] | None = None,
            results: Path | None = None) -> str:
     """Table 3 (coldstart) and Table 4 per longtail backbone and mode, from the results lines
     (``results``: another results folder than results/, e.g. the shipped one); ``ladder``: the
     profile ladder instead, the latest run of ``tag`` in <data>_profiles.jsonl; ``versus``
-    (tags, comma-separated): PtE against Base per cell over those Profile-stage runs."""
+    (tags, comma-separated): PtE against Base per cell over those Profile-stage runs (Base from
+    ``tag`` when given), on ``split``."""
     from pte.io import read_jsonl
     from pte.results import results_path
     path = (Path(results) / results_path(data).name) if results else results_path(data)
@@ -216,7 +218,7 @@ def tables(data: str = "ml-100k", tag: str = "", latex: bool = False, methods: s
         return profile_ladder(read_jsonl(path.with_name(f"{path.stem}_profiles.jsonl")), tag or "main")
     rows = (read_jsonl(path) if path.exists() else []) if rows is None else rows
     if versus:
-        return versus_base(rows, versus.split(","), backbones)
+        return versus_base(rows, versus.split(","), backbones, tag, split)
     tag_ = tag or None
     out = []
     if "coldstart" in settings.split(","):
@@ -240,17 +242,21 @@ def _mean_std_n(values: list[float]) -> str:
     return f"{mean:.4f} ± {std:.4f} ({len(values)})" if len(values) > 1 else f"{mean:.4f} (1)"
 
 
-def versus_base(rows: list[dict], tags: list[str], backbones: str = "") -> str:
+def versus_base(rows: list[dict], tags: list[str], backbones: str = "", base_tag: str = "",
+                split: str = "test") -> str:
     """PtE against Base on each cell's main metric, with PtE's Profile-stage runs apart and pooled:
-    Base from the first tag; one PtE column per tag (a run of the Profile stage, e.g. main and
-    main_llm1); "all runs" pools every (Profile-stage run, backbone seed) pair, so its std holds
-    the LLM side's variance as well as the backbone's."""
+    Base from ``base_tag`` (default: the first tag); one PtE column per tag (a run of the Profile
+    stage, e.g. main and main_llm1, or a variant of it); "all runs" pools every (Profile-stage run,
+    backbone seed) pair, so its std holds the LLM side's variance as well as the backbone's.
+    ``split`` valid compares on validation (where a variant is chosen), test otherwise."""
     heads = ["cell", "Base", *(f"PtE [{t}]" for t in tags), "PtE, all runs", "relative", "gap > one std of both?"]
     lines = ["| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
     for setting, (mode, key, label) in MAIN_METRIC.items():
         for bb in (backbones.split(",") if backbones else BACKBONE_ORDER):
-            base = collect(rows, setting, mode, tags[0], "base").get((bb, "base"), {}).get((None, key), [])
-            runs = [collect(rows, setting, mode, t, "pte").get((bb, "pte"), {}).get((None, key), []) for t in tags]
+            base = collect(rows, setting, mode, base_tag or tags[0], "base", split).get((bb, "base"), {}).get(
+                (None, key), [])
+            runs = [collect(rows, setting, mode, t, "pte", split).get((bb, "pte"), {}).get((None, key), [])
+                    for t in tags]
             pooled = [v for r in runs for v in r]
             if not base or not pooled:
                 continue
@@ -308,7 +314,7 @@ def _options(argv: list[str]) -> dict:
     import inspect
     opts = {"__doc__": inspect.getdoc(main), "DATA": "ml-100k", "TAG": "", "LATEX": False, "METHODS": "paper",
             "BACKBONES": "", "SETTINGS": "coldstart,longtail", "MODES": "sampled,full", "LADDER": False,
-            "VERSUS": ""}
+            "VERSUS": "", "SPLIT": "test"}
     apply_overrides(opts, argv)
     return {k.lower(): v for k, v in opts.items() if k.isupper()}
 
@@ -318,7 +324,8 @@ def main(argv: list[str] | None = None) -> None:
     [--backbones SASRec,DreamRec] [--settings coldstart,longtail] [--modes sampled,full]:
     print Table 3, and Table 4 per backbone (default: each with longtail results) and mode.
     python -m pte.tables --ladder true [--tag main]: the latest profile ladder (bench/bench_profiles.py).
-    python -m pte.tables --versus main,main_llm1: PtE against Base per cell, over those Profile-stage runs.
+    python -m pte.tables --versus main,main_llm1: PtE against Base per cell, over those Profile-stage runs
+    ([--tag main]: Base's tag; [--split valid]: on validation).
     python -m pte.tables --update_doc RESULTS.md: rewrite the document's table blocks."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if "--update_doc" in argv:

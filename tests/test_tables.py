@@ -50,3 +50,16 @@ def test_versus_base_pools_the_profile_stage_runs():
     rows.append(row("base", 3, 0.16))                  # Base 0.1267 ± 0.0306: the gap is inside its spread
     assert versus_base(rows, ["main", "main_llm1"]).splitlines()[2].endswith("| no |")
     assert "BiasMF" not in text                        # cells without both methods are left out
+
+
+def test_versus_base_takes_base_from_another_tag_and_compares_on_validation():
+    rows = [row("base", 1, 0.10), row("base", 2, 0.12), row("pte", 1, 0.20, tag="main_facts"),
+            row("pte", 2, 0.22, tag="main_facts")]
+    for r in rows:
+        r["valid"] = {k: v / 2 for k, v in r["test"].items()}
+    assert "coldstart SASRec" not in versus_base(rows, ["main_facts"])   # no Base rows under main_facts
+    line = next(l for l in versus_base(rows, ["main_facts"], base_tag="main").splitlines() if "coldstart" in l)
+    assert "0.1100 ± 0.0141 (2) | 0.2100 ± 0.0141 (2)" in line
+    line = next(l for l in versus_base(rows, ["main_facts"], base_tag="main", split="valid").splitlines()
+                if "coldstart" in l)
+    assert "0.0550 ± 0.0071 (2) | 0.1050 ± 0.0071 (2)" in line
