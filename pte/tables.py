@@ -213,6 +213,8 @@ def tables(data: str = "ml-100k", tag: str = "", latex: bool = False, methods: s
     ``tag`` when given), on ``split``."""
     from pte.io import read_jsonl
     from pte.results import results_path
+    if split not in ("test", "valid"):
+        raise SystemExit(f"error: --split must be test or valid, got {split!r}")
     path = (Path(results) / results_path(data).name) if results else results_path(data)
     if ladder:
         return profile_ladder(read_jsonl(path.with_name(f"{path.stem}_profiles.jsonl")), tag or "main")
