@@ -10,11 +10,11 @@ from pte.embeddings import load_embeddings, save_embeddings
 from pte.reps import RepContext
 
 
-def build(ml100k, split, method, monkeypatch, user_side=True, **options):
+def build(ml100k, split, method, monkeypatch, user_side=True, backbone="", **options):
     import pte.reps.pte as m
     monkeypatch.setattr(m, "PTE_USER_SIDE", user_side)
     torch.manual_seed(0)
-    return reps.build(method, RepContext(ml100k, split, 16, options=options))
+    return reps.build(method, RepContext(ml100k, split, 16, options=options, backbone=backbone))
 
 
 def text(ml100k):
@@ -52,6 +52,26 @@ def test_unseen_items_and_users_come_from_profiles_alone(ml100k, splits, monkeyp
     assert torch.allclose(table[unseen], profile_only[unseen])
     u = torch.as_tensor(np.r_[np.flatnonzero(cold)[:3], -1])
     assert (rep.user.profile(u.clamp(min=0))[:3] == 0).all()  # cold users have no profile part
+
+
+def test_dreamrec_gets_the_whitened_frozen_profiles(ml100k, splits, monkeypatch):
+    """On DreamRec (PTE_FROZEN) the item table is E's top principal components, whitened and
+    frozen: no ID and no trainable item parameter; other backbones keep m·ID + P(E)."""
+    from pte.reps.common import whiten
+    split = splits["coldstart"]
+    rep = build(ml100k, split, "pte", monkeypatch, user_side=False, backbone="DreamRec", item_emb=text(ml100k))
+    assert rep.item.ids is None and rep.item.proj is None
+    assert not any(n.startswith("item.") for n, p in rep.named_parameters() if p.requires_grad)
+    table = rep.item_table().detach().numpy()
+    E = np.load(text(ml100k))
+    assert np.allclose(table, whiten(E, "pca", 16), atol=1e-5)
+    assert np.allclose(np.cov(table, rowvar=False), np.eye(16), atol=1e-3)   # whitened
+    fused = build(ml100k, split, "pte", monkeypatch, user_side=False, backbone="SASRec", item_emb=text(ml100k))
+    assert fused.item.ids is not None and fused.item.proj is not None
+    import pte.reps.pte as m
+    monkeypatch.setattr(m, "PTE_FROZEN", ())
+    assert build(ml100k, split, "pte", monkeypatch, user_side=False, backbone="DreamRec",
+                 item_emb=text(ml100k)).item.proj is not None
 
 
 @pytest.mark.parametrize("setting", ["coldstart", "longtail"])

@@ -66,7 +66,8 @@ else:                       # (user, item) training interactions
     train_inputs = torch.full((len(u), 1), ds.n_items, dtype=torch.long)  # empty histories: users have their own vectors
 
 # ---- model
-rep = reps.build(METHOD, reps.RepContext(ds, split, DIM, device, {"item_emb": ITEM_EMB, "user_emb": USER_EMB}))
+rep = reps.build(METHOD, reps.RepContext(ds, split, DIM, device, {"item_emb": ITEM_EMB, "user_emb": USER_EMB},
+                                           backbone="BiasMF"))
 model = BiasMF(rep, ds.n_items, fold_in_history=SETTING == "coldstart").to(device)
 optimizer = torch.optim.Adam(model.parameters(), lr=LR)
 log = wandb_run(WANDB, "pte-rec", config)

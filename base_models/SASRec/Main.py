@@ -66,7 +66,8 @@ train_users = torch.as_tensor(users, dtype=torch.long)
 train_inputs, train_targets = as_tensor(inputs, ds.n_items), as_tensor(targets, ds.n_items)
 
 # ---- model
-rep = reps.build(METHOD, reps.RepContext(ds, split, DIM, device, {"item_emb": ITEM_EMB, "user_emb": USER_EMB}))
+rep = reps.build(METHOD, reps.RepContext(ds, split, DIM, device, {"item_emb": ITEM_EMB, "user_emb": USER_EMB},
+                                           backbone="SASRec"))
 model = SASRec(rep, ds.n_items, MAX_LEN, LAYERS, HEADS, DROPOUT, INNER, NORM).to(device)
 optimizer = torch.optim.Adam(model.parameters(), lr=LR, weight_decay=WEIGHT_DECAY)
 log = wandb_run(WANDB, "pte-rec", config)

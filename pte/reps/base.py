@@ -27,6 +27,7 @@ class RepContext:
     device: torch.device = torch.device("cpu")
     options: dict = field(default_factory=dict)   # e.g. {"item_emb": path, "user_emb": path}
     reads: dict = field(default_factory=dict)     # the method's declared artifacts (Representation.reads)
+    backbone: str = ""            # the backbone asking (a method may plug into each its own way)
 
     def read(self, option: str, kind: str) -> np.ndarray | None:
         """The embedding file behind ``option`` (item_emb | user_emb): the flag's path, else the

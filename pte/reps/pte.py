@@ -5,7 +5,10 @@
     state_t += R(mean of E over the items at or before t)   (sequence models, every position)
 
 m = 1 for items/users with training interactions and 0 otherwise, so anything unseen in
-training is represented by its profile alone. Sequence models get their user side from the
+training is represented by its profile alone. On the backbones in PTE_FROZEN (DreamRec) the item
+table is instead E itself, PCA-whitened to DIM components and frozen (no ID, nothing learned on
+the item side): the way iDreamRec gives a generative model a fixed space to generate in, which
+on DreamRec's validation beats the fused table by far (RESULTS.md, "PtE on DreamRec"). Sequence models get their user side from the
 history itself, position by position: a user profile summarises the whole training sequence,
 so at a training position it would hold the very targets that position predicts (and at
 evaluation it cannot), while the pooled profiles of the items before t never do; this also
@@ -23,25 +26,28 @@ import torch
 from torch import nn
 
 from pte.reps.base import RepContext, Representation, id_table
-from pte.reps.common import fit_dim, frozen, mlp
+from pte.reps.common import fit_dim, frozen, mlp, whiten
 
 PTE_FUSE_ID = True          # add ID vectors for items/users seen in training
 PTE_USER_SIDE = True        # use user profiles when the run has them (BiasMF's user vectors)
 PTE_PREFIX_USER = True      # sequence models: add R(mean profile of the items so far) at every position
 PTE_HIDDEN = 256            # MLP width
 PTE_DROPOUT = 0.1
+PTE_FROZEN = ("DreamRec",)   # backbones whose item table is the whitened, frozen E (iDreamRec's way); "": none
 
 
 class ProfileSide(nn.Module):
-    """ID part (masked for ids unseen in training) + profile part, for items or users."""
+    """ID part (masked for ids unseen in training) + profile part, for items or users. ``fixed``:
+    the profile part is this table as it is (nothing learned on the profile side); else MLP(emb)."""
 
-    def __init__(self, emb: np.ndarray, seen: np.ndarray, dim: int, device, fixed: bool):
+    def __init__(self, emb: np.ndarray, seen: np.ndarray, dim: int, device, fixed: np.ndarray | None = None,
+                 ids: bool = True):
         super().__init__()
         self.register_buffer("has_profile", frozen(np.abs(emb).sum(1) > 0, device))
         self.register_buffer("seen", frozen(seen, device))
-        self.ids = id_table(len(emb), dim) if PTE_FUSE_ID else None
-        if fixed:
-            self.register_buffer("fixed", frozen(fit_dim(emb, dim), device))
+        self.ids = id_table(len(emb), dim) if ids else None
+        if fixed is not None:
+            self.register_buffer("fixed", frozen(fixed, device))
             self.proj = None
         else:
             self.register_buffer("emb", frozen(emb, device))
@@ -83,16 +89,25 @@ class PtE(Representation):
         split = ctx.split
         item_seen = np.bincount(split.train_items, minlength=ctx.ds.n_items) > 0
         user_seen = np.diff(split.train_ptr) > 0
-        self.item = ProfileSide(ctx.read("item_emb", "item"), item_seen, ctx.dim, ctx.device, self.FIXED)
+        items = ctx.read("item_emb", "item")
+        self.frozen_items = ctx.backbone in PTE_FROZEN
+        if self.frozen_items:
+            self.item = ProfileSide(items, item_seen, ctx.dim, ctx.device, whiten(items, "pca", ctx.dim), ids=False)
+        else:
+            self.item = ProfileSide(items, item_seen, ctx.dim, ctx.device, self.fixed(items, ctx.dim), PTE_FUSE_ID)
         users = ctx.read("user_emb", "user") if PTE_USER_SIDE else None
         if users is not None:
-            self.user = ProfileSide(users, user_seen, ctx.dim, ctx.device, self.FIXED)
+            self.user = ProfileSide(users, user_seen, ctx.dim, ctx.device, self.fixed(users, ctx.dim), PTE_FUSE_ID)
         else:  # no user profiles: plain user IDs, for backbones that need user vectors
             self.user = None
             self.user_ids = id_table(ctx.ds.n_users, ctx.dim)
         self.use_prefix = PTE_PREFIX_USER
         d_in = self.item.profile_input().shape[1]
         self.prefix = mlp(d_in, ctx.dim, PTE_HIDDEN, PTE_DROPOUT) if PTE_PREFIX_USER and not self.FIXED else None
+
+    def fixed(self, emb: np.ndarray, dim: int) -> np.ndarray | None:
+        """pte_raw's fixed PCA of ``emb``; None for the methods that learn MLPs."""
+        return fit_dim(emb, dim) if self.FIXED else None
 
     def item_table(self) -> torch.Tensor:
         return self.item()
