@@ -8,11 +8,12 @@ m = 1 for items/users with training interactions and 0 otherwise, so anything un
 training is represented by its profile alone. On the backbones in PTE_FROZEN (DreamRec) the item
 table is instead E itself, PCA-whitened to DIM components and frozen (no ID, nothing learned on
 the item side): the way iDreamRec gives a generative model a fixed space to generate in, which
-on DreamRec's validation beats the fused table by far (RESULTS.md, "PtE on DreamRec"). Sequence models get their user side from the
-history itself, position by position: a user profile summarises the whole training sequence,
-so at a training position it would hold the very targets that position predicts (and at
-evaluation it cannot), while the pooled profiles of the items before t never do; this also
-gives coldstart users, who have no profile, a user side. Three methods differ in how profiles enter:
+on DreamRec's validation beats the fused table by far (RESULTS.md, "PtE on DreamRec").
+
+Sequence models get their user side from the history itself, position by position: a user
+profile summarises the whole training sequence, so at a training position it would hold the
+very targets that position predicts (and at evaluation it cannot), while the pooled profiles of
+the items before t never do; this also gives coldstart users, who have no profile, a user side. Three methods differ in how profiles enter:
   pte             E, U = the contrastively aligned files of llm/align.py, then MLPs P, Q
   pte_projection  E, U = the profile embeddings themselves, MLPs trained by the backbone's loss
   pte_raw         P, Q = a fixed PCA of the profile embeddings (nothing learned on the profile side)
@@ -90,8 +91,7 @@ class PtE(Representation):
         item_seen = np.bincount(split.train_items, minlength=ctx.ds.n_items) > 0
         user_seen = np.diff(split.train_ptr) > 0
         items = ctx.read("item_emb", "item")
-        self.frozen_items = ctx.backbone in PTE_FROZEN
-        if self.frozen_items:
+        if ctx.backbone in PTE_FROZEN:
             self.item = ProfileSide(items, item_seen, ctx.dim, ctx.device, whiten(items, "pca", ctx.dim), ids=False)
         else:
             self.item = ProfileSide(items, item_seen, ctx.dim, ctx.device, self.fixed(items, ctx.dim), PTE_FUSE_ID)
