@@ -13,7 +13,8 @@ on DreamRec's validation beats the fused table by far (RESULTS.md, "PtE on Dream
 Sequence models get their user side from the history itself, position by position: a user
 profile summarises the whole training sequence, so at a training position it would hold the
 very targets that position predicts (and at evaluation it cannot), while the pooled profiles of
-the items before t never do; this also gives coldstart users, who have no profile, a user side. Three methods differ in how profiles enter:
+the items before t never do; this also gives coldstart users, who have no profile, a user side.
+Three methods differ in how profiles enter:
   pte             E, U = the contrastively aligned files of llm/align.py, then MLPs P, Q
   pte_projection  E, U = the profile embeddings themselves, MLPs trained by the backbone's loss
   pte_raw         P, Q = a fixed PCA of the profile embeddings (nothing learned on the profile side)
