@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from pte.align import Aligner, aligned_vectors, fit_aligner
+from pte.align import Aligner, aligned_vectors, fit_aligner, run_signature
 from pte.config import apply_overrides
 from pte.embeddings import embedding_meta, load_embeddings, save_embeddings
 from pte.experiment import load_data, seed_everything
@@ -54,14 +54,16 @@ print(f"read {item_path} ({E.shape[0]} x {E.shape[1]})" + (f" and {user_path}" i
 
 # ---- model and training, the epoch chosen on validation retrieval
 model = Aligner(E, U, HIDDEN, DROPOUT)
-fit = fit_aligner(model, split, EPOCHS, LR, TAU, BATCH_SIZE, PATIENCE, seed=SEED, negatives=NEGATIVES)
+item_out = embedding_path(DATA, SETTING, aligned_name(item_path.stem))
+checkpoint = item_out.with_suffix(".checkpoint.pt")   # a killed run continues from its last epoch
+fit = fit_aligner(model, split, EPOCHS, LR, TAU, BATCH_SIZE, PATIENCE, seed=SEED, negatives=NEGATIVES,
+                  checkpoint=checkpoint, signature=run_signature(config, E, U))
 
 # ---- save
 items, users = aligned_vectors(model, split)
 common = {"setting": SETTING, "aligned_from": str(item_path), "align_config": config,
           "valid_ndcg10_before": fit["before"], "valid_ndcg10_after": fit["best"], "best_epoch": fit["best_epoch"],
           "history": fit["history"]}
-item_out = embedding_path(DATA, SETTING, aligned_name(item_path.stem))
 save_embeddings(item_out, items, ds.item_raw, kind="item", data=ds.name,
                 encoder=embedding_meta(item_path).get("encoder", "?") + "+aligned", **common)
 print(f"wrote {item_out}")
@@ -70,3 +72,4 @@ zero = int((~users.any(1)).sum())
 save_embeddings(user_out, users, ds.user_raw, kind="user", data=ds.name, encoder="aligner", fallback="zeros",
                 fallback_rows=zero, **common)
 print(f"wrote {user_out} ({zero} users without training history or profile have zero rows)")
+checkpoint.unlink(missing_ok=True)

@@ -13,6 +13,9 @@ unseen in training still get vectors: the heads apply to any profile embedding.
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -21,6 +24,7 @@ from torch import nn
 
 from pte.batch import as_tensor, batches
 from pte.evaluate import evaluate
+from pte.io import atomic_path
 from pte.splits import Samples, Split, windows
 
 HISTORY = 10
@@ -96,11 +100,14 @@ def infonce(model: Aligner, users: torch.Tensor, prefix: torch.Tensor, targets: 
 
 
 def fit_aligner(model: Aligner, split: Split, epochs: int, lr: float, tau: float, batch_size: int,
-                patience: int = 0, seed: int = 0, negatives: int = 0, log=print) -> dict:
+                patience: int = 0, seed: int = 0, negatives: int = 0, checkpoint: Path | None = None,
+                signature: str = "", log=print) -> dict:
     """Train with InfoNCE on training interactions, one Adam state throughout; after every epoch
     measure validation retrieval NDCG@10 and keep the best epoch's weights (epoch 0 = untrained).
     Stops after ``patience`` epochs without a better one (0: never). ``negatives``: see infonce.
-    Returns the history."""
+    ``checkpoint``: after every epoch the whole state (weights, Adam, sampler, best epoch) is
+    written there atomically, and a run that finds one with the same ``signature`` continues
+    from it, as if it had never stopped (on ml-1m an epoch takes minutes). Returns the history."""
     users, prefix, targets = training_samples(split)
     n_items = model.E.shape[0]
     users_t = torch.as_tensor(users, dtype=torch.long)
@@ -108,11 +115,17 @@ def fit_aligner(model: Aligner, split: Split, epochs: int, lr: float, tau: float
     targets_t = torch.as_tensor(targets, dtype=torch.long)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     gen = torch.Generator().manual_seed(seed)
-    before = retrieval_metrics(model, split.valid)["NDCG@10"]
-    best = {"epoch": 0, "ndcg": before, "state": copy.deepcopy(model.state_dict())}
-    history = [{"epoch": 0, "loss": None, "valid_ndcg10": before}]
-    log(f"  valid retrieval NDCG@10 before training: {before:.4f}")
-    for epoch in range(1, epochs + 1):
+    state = _resume(checkpoint, signature, model, opt, gen, log)
+    if state is None:
+        before = retrieval_metrics(model, split.valid)["NDCG@10"]
+        state = {"epoch": 0, "before": before, "stopped": False,
+                 "history": [{"epoch": 0, "loss": None, "valid_ndcg10": before}],
+                 "best": {"epoch": 0, "ndcg": before, "state": copy.deepcopy(model.state_dict())}}
+        log(f"  valid retrieval NDCG@10 before training: {before:.4f}")
+    before, best, history = state["before"], state["best"], state["history"]
+    for epoch in range(state["epoch"] + 1, epochs + 1):
+        if state["stopped"]:
+            break
         model.train()
         total, steps = 0.0, 0
         for idx in batches(len(targets_t), batch_size, gen):
@@ -126,12 +139,51 @@ def fit_aligner(model: Aligner, split: Split, epochs: int, lr: float, tau: float
         log(f"  epoch {epoch}: InfoNCE {total / steps:.4f}, valid retrieval NDCG@10 {ndcg:.4f}")
         if ndcg > best["ndcg"]:
             best = {"epoch": epoch, "ndcg": ndcg, "state": copy.deepcopy(model.state_dict())}
-        elif patience and epoch - best["epoch"] >= patience:
+        stop = bool(patience) and epoch - best["epoch"] >= patience
+        state = {"epoch": epoch, "before": before, "stopped": stop, "history": history, "best": best}
+        if checkpoint is not None:
+            _save(checkpoint, signature, state, model, opt, gen)
+        if stop:
             break
     model.load_state_dict(best["state"])
     model.eval()
     log(f"  kept epoch {best['epoch']}: valid retrieval NDCG@10 {best['ndcg']:.4f} (before {before:.4f})")
     return {"before": before, "best": best["ndcg"], "best_epoch": best["epoch"], "history": history}
+
+
+def run_signature(config: dict, *arrays: np.ndarray | None) -> str:
+    """What a checkpoint must match to be resumed: the configuration and the input vectors."""
+    h = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode())
+    for a in arrays:
+        h.update(b"none" if a is None else np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()[:16]
+
+
+def _save(path: Path, signature: str, state: dict, model: Aligner, opt, gen: torch.Generator) -> None:
+    with atomic_path(path) as tmp:
+        torch.save({"signature": signature, "state": state, "model": model.state_dict(), "opt": opt.state_dict(),
+                    "gen": gen.get_state(), "torch_rng": torch.get_rng_state()}, tmp)   # torch_rng: dropout
+
+
+def _resume(path: Path | None, signature: str, model: Aligner, opt, gen: torch.Generator, log) -> dict | None:
+    """The saved state of an interrupted run with this signature (model, Adam and sampler restored)."""
+    if path is None or not path.exists():
+        return None
+    try:
+        ck = torch.load(path, weights_only=False)
+    except Exception as e:  # a checkpoint from another torch, or damaged: start over, say so
+        log(f"  {path}: unreadable checkpoint ({e}); starting from epoch 0")
+        return None
+    if ck.get("signature") != signature:
+        log(f"  {path}: a checkpoint of another configuration or other input files; starting from epoch 0")
+        return None
+    model.load_state_dict(ck["model"])
+    opt.load_state_dict(ck["opt"])
+    gen.set_state(ck["gen"])
+    torch.set_rng_state(ck["torch_rng"])
+    log(f"  resuming after epoch {ck['state']['epoch']} (best so far: epoch {ck['state']['best']['epoch']}, "
+        f"valid retrieval NDCG@10 {ck['state']['best']['ndcg']:.4f}) from {path}")
+    return ck["state"]
 
 
 @torch.no_grad()

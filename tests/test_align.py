@@ -50,3 +50,36 @@ def test_a_sampled_step_touches_a_bounded_number_of_items():
         assert rows_seen[-1] <= 32 * (HISTORY + 1) + 64
     infonce(model, users, prefix, targets, tau=0.1)            # the exact form reads every item
     assert rows_seen[-1] == 100_000
+
+
+def fitted(split, epochs: int, checkpoint=None, signature: str = "a", seed: int = 0):
+    import numpy as np
+
+    from pte.align import fit_aligner
+    torch.manual_seed(seed)   # dropout draws from the global generator: the checkpoint must carry it
+    E = np.random.default_rng(0).normal(size=(split.n_items, 8)).astype(np.float32)
+    model = Aligner(E, None, hidden=16, dropout=0.1)
+    fit = fit_aligner(model, split, epochs, lr=1e-2, tau=0.1, batch_size=4096, seed=seed, checkpoint=checkpoint,
+                      signature=signature, log=lambda *_: None)
+    return model, fit
+
+
+def test_an_interrupted_alignment_resumes_to_the_same_result(splits, tmp_path):
+    split = splits["longtail"]
+    whole, fit_whole = fitted(split, 3)
+    ck = tmp_path / "align.checkpoint.pt"
+    fitted(split, 2, checkpoint=ck)                   # "killed" after epoch 2: its checkpoint stays
+    resumed, fit_resumed = fitted(split, 3, checkpoint=ck, seed=7)   # another process, another global seed
+    assert fit_resumed["history"] == fit_whole["history"]
+    for k, v in whole.state_dict().items():
+        assert torch.equal(v, resumed.state_dict()[k]), k
+
+
+def test_a_checkpoint_of_other_inputs_is_not_resumed(splits, tmp_path):
+    split = splits["longtail"]
+    ck = tmp_path / "align.checkpoint.pt"
+    fitted(split, 1, checkpoint=ck, signature="other inputs")
+    _, fit = fitted(split, 1, checkpoint=ck, signature="these inputs")
+    assert [h["epoch"] for h in fit["history"]] == [0, 1]   # trained from epoch 0, not skipped
+    _, again = fitted(split, 1, checkpoint=ck, signature="these inputs")
+    assert again["history"] == fit["history"]          # a finished checkpoint: nothing left to train
