@@ -24,6 +24,7 @@ from pte.config import apply_overrides
 from pte.data import load_dataset
 from pte.embeddings import load_embeddings
 from pte.io import append_jsonl, read_jsonl
+from pte.llm import prompts as P
 from pte.llm.rewards import RecReward
 from pte.paths import RESULTS, dataset_dir
 from pte.pipeline import LLM_SETTING, adapter_dir, train_data_path
@@ -67,7 +68,7 @@ SENTENCES = {
 
 
 def profile(e: dict, sentence: str, picks: tuple[int, ...]) -> str:
-    return f"{e['prefill']}{sentence}; Likely next: " + "; ".join(e["options"][k] for k in picks)
+    return f"{e['prefill']}{sentence}; {P.USER_FIELDS[-1]}: " + "; ".join(e["options"][k] for k in picks)
 
 
 def scores(texts: list[str], rows: list[dict]) -> np.ndarray:
