@@ -189,3 +189,23 @@ def test_shared_view_holds_only_training_interactions_of_both_settings(ml100k, s
         set(zip(splits["longtail"].test.users.tolist(), splits["longtail"].test.targets.tolist()))
     assert not pairs & long_targets
     assert len(pairs) > 0.6 * len(splits["longtail"].train_items)  # most of the data is still there
+
+
+def test_recent_picks_follow_the_latest_training_items(ml100k, splits):
+    """recent_co_chosen: for every user, the items most chosen together with their last training items
+    (co-choosers over sqrt(choosers), brute force below), never an item of their own, and never
+    anything from validation/test (only the view's training interactions are counted)."""
+    view = D.TrainView(ml100k, splits["longtail"])
+    users = view.train_users[::37]
+    got = view.recent_co_chosen(users, 6, last=2)
+    choosers = [set(view.choosers(i).tolist()) for i in range(ml100k.n_items)]
+    for u in users.tolist():
+        seq = view.sequence(u)
+        anchors = set(seq[-2:].tolist())
+        score = {i: sum(len(choosers[i] & choosers[j]) for j in anchors) / np.sqrt(max(len(choosers[i]), 1))
+                 for i in range(ml100k.n_items) if i not in set(seq.tolist())}
+        best = sorted((i for i in score if score[i] > 0), key=lambda i: (-score[i], i))[:6]
+        assert got[u] == best, u
+        assert not set(got[u]) & set(seq.tolist())
+    line = D.grounded_user(view, int(users[0]), got[int(users[0])])
+    assert line.endswith("; ".join(D.short_title(ml100k, i) for i in got[int(users[0])][:P.N_PICKS]))

@@ -27,6 +27,7 @@ N_NEIGHBOURS = 20       # most similar users whose training items a user prompt 
 N_CANDIDATES = 6        # titles shown from them (most chosen first)
 N_CHOOSERS = 4          # users described in an item prompt
 N_CO_CHOSEN = 5         # titles shown as most often chosen with an item
+RECENT_ITEMS = 2        # latest training items the "recent picks" follow (recent_co_chosen; bench_profiles)
 NOTE_WORDS = 12         # words kept of a profile field used as a note in another prompt
 ID_LIKE = ("zip_code", "zip", "id", "raw")  # attributes that are identifiers, not descriptions
 
@@ -167,6 +168,35 @@ class TrainView:
                 best = cand[np.lexsort((cand, -row[cand]))][:k]  # ties: lower id first
                 out[int(q)] = [int(x) for x in best]
         return out
+
+    def recent_co_chosen(self, rows: np.ndarray, n: int, last: int = RECENT_ITEMS,
+                         chunk: int = 512) -> dict[int, list[int]]:
+        """Per user: the ``n`` items most often chosen together with their ``last`` latest training
+        items (users who chose both, summed over those items, divided by the square root of the
+        item's number of choosers so popular items do not top every list), never their own items.
+        The similar-users lists of ``user_record`` follow whole histories; these follow what came last."""
+        norm = 1.0 / np.sqrt(np.maximum(np.diff(self.iu.indptr), 1)).astype(np.float32)
+        rows = np.asarray(rows, dtype=np.int64)
+        out = {}
+        for s in range(0, len(rows), chunk):
+            r = rows[s:s + chunk]
+            anchors = [np.unique(self.sequence(int(u))[-last:]) for u in r]
+            a = _sp_rows(anchors, self.ui.shape[1])
+            score = ((a @ self.iu) @ self.ui).toarray() * norm[None, :]
+            for k, u in enumerate(r):
+                score[k, self.sequence(int(u))] = 0.0
+            for u, row in zip(r, score):
+                cand = np.flatnonzero(row > 0)
+                out[int(u)] = [int(x) for x in cand[np.lexsort((cand, -row[cand]))][:n]]  # ties: lower id first
+        return out
+
+
+def _sp_rows(index_lists: list[np.ndarray], width: int):
+    """A sparse 0/1 matrix with a row per list, ones at its indices."""
+    import scipy.sparse as sp
+    ptr = np.concatenate([[0], np.cumsum([len(x) for x in index_lists])])
+    idx = np.concatenate(index_lists) if index_lists else np.zeros(0, np.int64)
+    return sp.csr_matrix((np.ones(len(idx), np.float32), idx, ptr), shape=(len(index_lists), width))
 
 
 # ----------------------------------------------------------------- facts
@@ -317,6 +347,13 @@ def facts_line(kind: str, head: str, picks: str) -> str:
 def grounded(kind: str, rec: Record) -> str:
     """The profile's facts and collaborative field with no words of a model: the ladder's no-LLM rung."""
     return facts_line(kind, rec.head, "; ".join(rec.picks) if rec.picks else P.NO_ITEMS)
+
+
+def grounded_user(view: TrainView, u: int, picks: list[int]) -> str:
+    """A user's grounded line with other picks than the similar users' (the ladder's recent-picks rung)."""
+    ds = view.ds
+    head = identity(ds, u, top_categories(ds, view.sequence(u), 3))
+    return facts_line("user", head, "; ".join(short_title(ds, i) for i in picks[:P.N_PICKS]) or P.NO_ITEMS)
 
 
 # ----------------------------------------------------------------- examples
