@@ -43,7 +43,6 @@ N_PROMPTS = 64          # batched run: half users, half items
 BATCH_SIZE = 32
 N_SINGLE = 3            # single-sequence run: this many prompts, one at a time
 MAX_NEW_TOKENS = 64
-N_NEIGHBOURS = 10       # as inference_base
 SEED = 0
 config = apply_overrides(globals())
 setup(SEED, THREADS)
@@ -53,10 +52,9 @@ view = TrainView(ds, load_split(ds, SETTING))
 rng = np.random.default_rng(SEED)
 users = sorted(rng.choice(view.train_users, N_PROMPTS // 2, replace=False).tolist())
 items = sorted(rng.choice(ds.n_items, N_PROMPTS - len(users), replace=False).tolist())
-neigh = view.neighbours(users, N_NEIGHBOURS, "user", among=view.train_users)
 co_chosen = view.neighbours(items, N_CO_CHOSEN, "item")
 tok = load_tokenizer(MODEL)
-urec = {u: user_record(view, u, neigh[u]) for u in users}
+urec = {u: user_record(view, u) for u in users}
 irec = {i: item_record(view, i, co_chosen[i], N_CHOOSERS, None, SEED) for i in items}
 prompts = [render(tok, P.user_prompt(urec[u].text), P.head_prefill("user", urec[u].head)) for u in users] + \
           [render(tok, P.item_prompt(irec[i].text), P.head_prefill("item", irec[i].head)) for i in items]

@@ -12,9 +12,8 @@ Rungs, user side (the profile's embedding as the query, cosine to the items' tex
 and to the final item profiles' embeddings):
   popularity              training counts
   no-LLM text             the user's attributes and last 10 training items as one text
-  grounded (no LLM)       the profile's computed fields: facts + the similar users' most chosen titles
-  grounded, recent picks  the same facts, the picks instead the titles most chosen together with the
-                          user's last RECENT_ITEMS training items (not what the Profile stage shows yet)
+  grounded (no LLM)       the profile's computed fields: facts + the titles most often chosen together
+                          with the user's last two training items (pte.llm.data.RECENT_ITEMS)
   teacher                 the teacher's profiles (a sample of users: compared on the same users)
   untuned                 the base model, no adapter, on the same prompts (N_USERS users)
   (a) sft_base            user_profile_kd: the KD adapter (N_USERS users)
@@ -41,8 +40,7 @@ from pte import profile_bench as B
 from pte.config import apply_overrides
 from pte.data import load_dataset
 from pte.io import append_jsonl, read_jsonl, write_jsonl
-from pte.llm import prompts as P
-from pte.llm.data import N_CO_CHOSEN, N_NEIGHBOURS, grounded, grounded_user, item_record, train_view, user_record
+from pte.llm.data import N_CO_CHOSEN, grounded, item_record, train_view, user_record
 from pte.llm.profiles import embedded_text
 from pte.paths import RESULTS, ROOT
 from pte.splits import load_split
@@ -50,7 +48,6 @@ from pte.splits import load_split
 DATA = "ml-100k"
 TAG = "main"                # label of the appended rows (results/<data>_profiles.jsonl)
 ITEM_K = 5                  # training items averaged into an item-side query (5 beat 1 and 10 on item text)
-RECENT_ITEMS = 2            # the recent-picks rung: latest training items its picks follow (2 beat 5 on ml-100k)
 GENERATE = False            # write the intermediate rungs' user profiles first (inference scripts, --limit)
 N_USERS = 200               # users the intermediate rungs generate (a seeded sample; 0 = all)
 SHIPPED = False             # read the profile texts shipped in results/<data>_profiles/ instead of outputs/
@@ -96,11 +93,7 @@ item_text = np.load(pipeline.artifact_path(DATA, "item_text", "longtail"))
 history = B.embed_texts(B.history_texts(ds, split), ds.n_users)
 view, both = train_view(ds, "longtail"), train_view(ds, LLM)
 users = view.train_users
-neighbours = view.neighbours(users, N_NEIGHBOURS, "user", among=view.train_users)
-facts_u = B.embed_texts({int(u): grounded("user", user_record(view, int(u), neighbours[int(u)])) for u in users},
-                        ds.n_users)
-recent = view.recent_co_chosen(users, P.N_PICKS, RECENT_ITEMS)
-recent_u = B.embed_texts({int(u): grounded_user(view, int(u), recent[int(u)]) for u in users}, ds.n_users)
+facts_u = B.embed_texts({int(u): grounded("user", user_record(view, int(u))) for u in users}, ds.n_users)
 co = both.neighbours(np.arange(ds.n_items), N_CO_CHOSEN, "item")
 facts_i = B.embed_texts({i: grounded("item", item_record(both, i, co[i])) for i in range(ds.n_items)}, ds.n_items)
 print(f"no-LLM rungs embedded in {time.perf_counter() - t0:.0f} s", flush=True)
@@ -146,8 +139,7 @@ def item_row(name: str, emb: np.ndarray) -> dict:
 
 
 rows = [B.ladder_row("popularity", "popularity", B.popularity(split), ds.n_items),
-        user_row("no-LLM text", history), user_row("grounded (no LLM)", facts_u),
-        user_row("grounded, recent picks", recent_u)]
+        user_row("no-LLM text", history), user_row("grounded (no LLM)", facts_u)]
 for name in ("teacher", "untuned", "(a) sft_base", "(b) sft_base_mask", "(c) grpo", "(c) grpo, facts only"):
     if (name, "user") in texts:
         rows.append(user_row(name, B.embed_texts(texts[(name, "user")][1], ds.n_users)))

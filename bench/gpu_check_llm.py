@@ -157,7 +157,7 @@ def build_smollm2(src: Path, root: Path, layers: int = 0) -> str:
 def synthetic_chats(tok, n: int, target: int, seed: int = 0) -> list[list[dict]]:
     """User prompts (the real builders) over made-up titles, grown to about ``target`` prompt tokens."""
     from pte.llm import prompts as P
-    from pte.llm.data import render
+    from pte.llm.data import RECENT_ITEMS, render
     rng = np.random.default_rng(seed)
     chats = []
     for u in range(n):
@@ -167,7 +167,7 @@ def synthetic_chats(tok, n: int, target: int, seed: int = 0) -> list[list[dict]]
         while True:
             title = " ".join(rng.choice(TITLE_WORDS, int(rng.integers(1, 5))))
             items.append(f"{title} ({int(rng.integers(1930, 1999))}; {', '.join(rng.choice(GENRES, 2, replace=False))})")
-            msgs = P.user_prompt(P.user_record(desc, list(GENRES[:3]), items, [(t, 3) for t in items[:6]], 20))
+            msgs = P.user_prompt(P.user_record(desc, list(GENRES[:3]), items, items[:6], RECENT_ITEMS))
             if len(tok(render(tok, msgs, P.USER_PREFILL), add_special_tokens=False)["input_ids"]) >= want:
                 break
         chats.append(msgs)

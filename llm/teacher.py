@@ -16,7 +16,7 @@ import time
 from pte.config import apply_overrides
 from pte.data import load_dataset
 from pte.llm import prompts as P
-from pte.llm.data import LLM_SETTINGS, N_CO_CHOSEN, sample_ids, train_view
+from pte.llm.data import LLM_SETTINGS, N_CO_CHOSEN, RECENT_ITEMS, sample_ids, train_view
 from pte.llm.generate import GenSettings, hf_backend, signature
 from pte.llm.model import BUNDLED, load_model, load_tokenizer, model_path
 from pte.llm.profiles import produce, write_final
@@ -34,7 +34,6 @@ WORKERS = 8                 # openai: concurrent requests
 N_USERS = 256               # users to profile (seeded sample of training users); 0 = all
 N_ITEMS = 256               # items to profile (seeded sample of items with training interactions); 0 = all
 MAX_ITEMS = 8               # recent training items shown per user
-N_NEIGHBOURS = 20           # similar users whose training items a user record counts (as the students')
 N_CHOOSERS = 4              # users described per item
 MAX_NEW_TOKENS = 24         # hf: a user's interests only (an openai teacher writes whole lines: raise it)
 BATCH_SIZE = 32
@@ -60,13 +59,11 @@ if BACKEND == "hf":
 else:
     tokenizer, backend, model_id = None, openai_backend(TEACHER_MODEL, BASE_URL or None, workers=WORKERS), TEACHER_MODEL
 meta = {"model": model_id, "backend": BACKEND, "gen": settings.to_dict(), "prompt_version": P.PROMPT_VERSION}
-sig = signature(**meta, setting=SETTING, max_items=MAX_ITEMS, n_choosers=N_CHOOSERS, n_neighbours=N_NEIGHBOURS)
-neighbours = view.neighbours(users, N_NEIGHBOURS, "user", among=view.train_users)
+sig = signature(**meta, setting=SETTING, max_items=MAX_ITEMS, n_choosers=N_CHOOSERS, recent_items=RECENT_ITEMS)
 co_chosen = view.neighbours(items, N_CO_CHOSEN, "item")
 
 # ---- generate, resumably, and write the final files
-for kind, ids, make in (("user", users, lambda u: user_job(view, int(u), neighbours[int(u)], tokenizer, BACKEND,
-                                                          MAX_ITEMS)),
+for kind, ids, make in (("user", users, lambda u: user_job(view, int(u), tokenizer, BACKEND, MAX_ITEMS)),
                         ("item", items, lambda i: item_job(view, int(i), co_chosen[int(i)], tokenizer, BACKEND,
                                                           N_CHOOSERS, SEED))):
     t0 = time.perf_counter()

@@ -36,7 +36,7 @@ def _check(ds, split, subject: int | None, text: str, prov, targets, train_pairs
         if t in set(split.train_sequence(subject).tolist()):
             continue  # consumed again later: a training item in its own right
         assert t not in own, f"{kind}: target {t} of user {subject} shown as the user's own item"
-        # the target's text may appear only as another user's training item (a neighbour's)
+        # the target's text may appear only as another user's training item (a co-chooser's)
         mentions = text.count(D.short_title(ds, t))  # own items show it too, inside their full text
         by_others = sum(1 for u, i in prov if i == t and u != subject)
         assert mentions <= by_others, f"{kind}: text of target {t} of user {subject} appears unattributed"
@@ -55,15 +55,14 @@ def test_no_validation_or_test_target_in_any_prompt(ml100k, splits, setting):
     users = sorted(rng.choice(view.train_users, N_SAMPLE, replace=False).tolist())
     items = sorted(rng.choice(ds.n_items, N_SAMPLE, replace=False).tolist())
     bank_u = {u: "User identity: someone; User interests: films; Likely next: a" for u in users}
-    neigh = view.neighbours(users, D.N_NEIGHBOURS, "user", among=view.train_users)
     co = view.neighbours(items, D.N_CO_CHOSEN, "item")
 
     for u in users:
-        rec = D.user_record(view, u, neigh[u])
+        rec = D.user_record(view, u)
         _check(ds, split, u, rec.text, rec.provenance, targets, train_pairs, eval_users, "user record")
-        e = D.kd_example(view, u, bank_u[u], neigh[u])
+        e = D.kd_example(view, u, bank_u[u])
         _check(ds, split, u, _text(e.messages), e.provenance, targets, train_pairs, eval_users, "sft_base")
-        e = D.mask_example(view, u, bank_u, neigh[u], seed=1)
+        e = D.mask_example(view, u, bank_u, seed=1)
         _check(ds, split, u, _text(e.messages, 2), e.provenance, targets, train_pairs, eval_users, "sft_base_mask")
         held = e.extra["heldout"][0]
         assert held in split.train_sequence(u) and (u, held) not in e.provenance  # masked from turn 1
@@ -71,14 +70,14 @@ def test_no_validation_or_test_target_in_any_prompt(ml100k, splits, setting):
         if e.extra["answer"] == P.YES:
             assert q == held  # turn 2 asks about the masked training item
         else:  # an item others chose in training, chosen without looking at this user's targets
-            assert q not in seq and any((v, q) in train_pairs for v in neigh[u] or view.train_users)
-        g = D.grpo_example(view, u, neigh[u], 3, 20, seed=1)
+            assert q not in seq and any((v, q) in train_pairs for v in view.train_users)
+        g = D.grpo_example(view, u, 3, 20, seed=1)
         if g is not None:
             _check(ds, split, u, _text(g.messages), g.provenance, targets, train_pairs, eval_users, "grpo")
             seq = set(split.train_sequence(u).tolist())
             assert set(g.extra["heldout"]) <= seq and not {(u, h) for h in g.extra["heldout"]} & set(g.provenance)
             assert not set(g.extra["candidates"][len(g.extra["heldout"]):]) & seq
-        j = user_job(view, u, neigh[u], None, "hf", 10)
+        j = user_job(view, u, None, "hf", 10)
         _check(ds, split, u, _text(j.messages), rec.provenance, targets, train_pairs, eval_users, "teacher user")
         for t in j.meta["picks"]:  # the teacher's collaborative field names only titles the record shows
             assert t in rec.text
@@ -98,10 +97,10 @@ def test_coldstart_cold_users_have_no_prompt_material(ml100k, splits):
     view = D.TrainView(ml100k, split)
     cold = sorted(set(split.test.users.tolist()))[:5]
     for u in cold:
-        rec = D.user_record(view, u, [])
+        rec = D.user_record(view, u)
         assert rec.provenance == [] and P.NO_ITEMS in rec.text and rec.picks == []
         assert view.neighbours([u], 2)[u] == []
-        assert D.grpo_example(view, u, [], 3, 20) is None and D.mask_example(view, u, {u: "x"}, []) is None
+        assert D.grpo_example(view, u, 3, 20) is None and D.mask_example(view, u, {u: "x"}) is None
 
 
 def test_profile_shape_checks():
@@ -134,25 +133,59 @@ def test_picked_numbers_become_titles():
     assert P.resolve(line.replace("4, 2, 4, 9", P.NO_ITEMS), "user", []).endswith(P.NO_ITEMS)  # nothing to pick
 
 
+def _brute_co_chosen(view, anchors, seen, n, without=None) -> list[int]:
+    """The candidates by definition: users who chose the item and an anchor, summed over the anchors,
+    over sqrt(the item's choosers); ties lower id first; never ``seen``, never a zero score."""
+    choosers = [set(view.choosers(i).tolist()) - {without} for i in range(view.ds.n_items)]
+    n_choosers = [len(view.choosers(i)) for i in range(view.ds.n_items)]
+    score = {i: sum(len(choosers[i] & choosers[a]) for a in set(anchors)) / np.sqrt(max(n_choosers[i], 1))
+             for i in range(view.ds.n_items) if i not in set(seen)}
+    return sorted((i for i in score if score[i] > 0), key=lambda i: (-score[i], i))[:n]
+
+
 def test_records_rank_the_evidence(ml100k, splits):
-    """A user record counts the similar users' items it does not show as the user's, most chosen first; the
-    teacher's collaborative field is its top titles, and the profile's facts come from the same record."""
+    """A user record's candidates are the titles most often chosen together with the user's last two
+    training items, strongest first, never the user's own; the teacher's collaborative field is its
+    top titles, and the profile's facts come from the same record."""
     view = D.TrainView(ml100k, splits["longtail"])
     u = int(view.train_users[7])
-    neigh = view.neighbours([u], D.N_NEIGHBOURS, "user", among=view.train_users)[u]
-    rec = D.user_record(view, u, neigh)
-    lines = rec.text.split("most first:\n")[1].splitlines()
-    counts = [int(line.rsplit("[", 1)[1].rstrip("]")) for line in lines]
-    assert counts == sorted(counts, reverse=True) and len(lines) == D.N_CANDIDATES
-    seq = set(view.sequence(u).tolist())
-    best = max(sum(i in set(view.sequence(v).tolist()) for v in neigh) for i in range(ml100k.n_items) if i not in seq)
-    assert counts[0] == best
-    assert [line.split(". ", 1)[1].rsplit(" [", 1)[0] for line in lines] == rec.options
+    seq = view.sequence(u).tolist()
+    rec = D.user_record(view, u)
+    cand = view.co_chosen_with(seq[-2:], seq, D.N_CANDIDATES)
+    assert [D.short_title(ml100k, i) for i, _, _ in cand] == rec.options and len(cand) == D.N_CANDIDATES
+    assert [i for i, _, _ in cand] == _brute_co_chosen(view, seq[-2:], seq, D.N_CANDIDATES)
+    for i, n, v in cand:   # the count and the witness: users who chose the title with an anchor
+        assert n == sum(len(set(view.choosers(i).tolist()) & set(view.choosers(a).tolist())) for a in seq[-2:])
+        assert i in view.sequence(v) and set(seq[-2:]) & set(view.sequence(v).tolist())
+    assert not {i for i, _, _ in cand} & set(seq)
+    lines = rec.text.split("strongest first:\n")[1].splitlines()
+    assert [line.split(". ", 1)[1] for line in lines] == rec.options   # titles only, no counts
     assert rec.picks == rec.options[:P.N_PICKS] and rec.pick_numbers == [1, 2, 3]
     assert rec.head.startswith(("A ", "An ")) and D.user_desc(ml100k, u) in rec.head
     i = int(view.train_items[3])
     irec = D.item_record(view, i, view.neighbours([i], D.N_CO_CHOSEN, "item")[i])
     assert irec.head.startswith(D.short_title(ml100k, i)) and len(irec.picks) == P.N_PICKS
+
+
+def test_held_out_items_are_never_anchors(ml100k, splits):
+    """GRPO and (b) hide training items from the record: its candidates follow the last two items it
+    still shows, and the user's own interactions never rank a hidden item."""
+    view = D.TrainView(ml100k, splits["longtail"])
+    bank = {int(u): "User identity: someone; User interests: films; Likely next: a" for u in view.train_users}
+    differs = 0
+    for u in view.train_users[::53].tolist():
+        seq = view.sequence(u).tolist()
+        for e in (D.grpo_example(view, u, 3, 20, seed=2), D.mask_example(view, u, bank, seed=2)):
+            if e is None:
+                continue
+            held = set(e.extra["heldout"])
+            shown = [i for i in seq if i not in held]
+            anchors = shown[-2:]
+            assert not set(anchors) & held
+            want = _brute_co_chosen(view, anchors, shown, D.N_CANDIDATES, without=u)
+            assert e.extra["options"] == [D.short_title(ml100k, i) for i in want], (e.id, anchors)
+            differs += want != _brute_co_chosen(view, seq[-2:], shown, D.N_CANDIDATES, without=u)
+    assert differs > 0   # the check has teeth: anchors that included the hidden items would show
 
 
 def test_tokenize_chat_labels_only_the_answers(ml100k, splits):
@@ -161,14 +194,14 @@ def test_tokenize_chat_labels_only_the_answers(ml100k, splits):
     tok = load_tokenizer()
     view = D.TrainView(ml100k, splits["longtail"])
     bank = {u: f"User identity: user {u}; User interests: films {u}; Likely next: a" for u in range(40)}
-    e = D.mask_example(view, 3, bank, [5, 7], seed=0)
+    e = D.mask_example(view, 3, bank, seed=0)
     enc = D.tokenize_chat(tok, e.messages)
     labelled = tok.decode([t for t, l in zip(enc["input_ids"], enc["labels"]) if l != -100])
     answers = [m["content"] for m in e.messages if m["role"] == "assistant"]
     for a in answers:
         assert a in labelled
     held_text = ml100k.item_text(e.extra["heldout"][0])
-    assert held_text not in labelled and "similar users" not in labelled and "Will this user" not in labelled
+    assert held_text not in labelled and "chosen together" not in labelled and "Will this user" not in labelled
     # nothing but the answers and their end-of-turn markers is labelled
     rest = labelled
     for a in answers:
@@ -192,20 +225,19 @@ def test_shared_view_holds_only_training_interactions_of_both_settings(ml100k, s
 
 
 def test_recent_picks_follow_the_latest_training_items(ml100k, splits):
-    """recent_co_chosen: for every user, the items most chosen together with their last training items
-    (co-choosers over sqrt(choosers), brute force below), never an item of their own, and never
-    anything from validation/test (only the view's training interactions are counted)."""
+    """co_chosen_with, for every user: the items most chosen together with their last training items
+    (co-choosers over sqrt(choosers), brute force), never an item of their own, and never anything
+    from validation/test (only the view's training interactions are counted); the grounded line's
+    picks are its first titles."""
     view = D.TrainView(ml100k, splits["longtail"])
     users = view.train_users[::37]
-    got = view.recent_co_chosen(users, 6, last=2)
-    choosers = [set(view.choosers(i).tolist()) for i in range(ml100k.n_items)]
     for u in users.tolist():
-        seq = view.sequence(u)
-        anchors = set(seq[-2:].tolist())
-        score = {i: sum(len(choosers[i] & choosers[j]) for j in anchors) / np.sqrt(max(len(choosers[i]), 1))
-                 for i in range(ml100k.n_items) if i not in set(seq.tolist())}
-        best = sorted((i for i in score if score[i] > 0), key=lambda i: (-score[i], i))[:6]
-        assert got[u] == best, u
-        assert not set(got[u]) & set(seq.tolist())
-    line = D.grounded_user(view, int(users[0]), got[int(users[0])])
-    assert line.endswith("; ".join(D.short_title(ml100k, i) for i in got[int(users[0])][:P.N_PICKS]))
+        seq = view.sequence(u).tolist()
+        got = [i for i, _, _ in view.co_chosen_with(seq[-2:], seq, 6)]
+        assert got == _brute_co_chosen(view, seq[-2:], seq, 6), u
+        assert not set(got) & set(seq)
+    u = int(users[0])
+    line = D.grounded("user", D.user_record(view, u))
+    seq = view.sequence(u).tolist()
+    picks = [i for i, _, _ in view.co_chosen_with(seq[-2:], seq, P.N_PICKS)]
+    assert line.endswith("; ".join(D.short_title(ml100k, i) for i in picks))

@@ -6,13 +6,14 @@
     python llm/lora/inference_base_mask.py --backend vllm --batch_size 1024    # GPUs, millions of users
     accelerate launch llm/lora/inference_base_mask.py                          # one shard per process
 
-Prompt: the user's record (attributes, genres, last training items, the items their most
-similar users chose), nothing masked; the model continues after the profile's facts. Writes
-outputs/<data>/<setting>/profiles/user_profile.jsonl and embeddings/user_profile.npy.
+Prompt: the user's record (attributes, genres, last training items, the items most often
+chosen together with the last two of them), nothing masked; the model continues after the
+profile's facts. Writes outputs/<data>/<setting>/profiles/user_profile.jsonl and
+embeddings/user_profile.npy.
 """
 from pte.config import apply_overrides
 from pte.data import load_dataset
-from pte.llm.data import LLM_SETTINGS, load_bank, sample_ids, train_view, user_record
+from pte.llm.data import LLM_SETTINGS, RECENT_ITEMS, load_bank, sample_ids, train_view, user_record
 from pte.llm.generate import GenSettings
 from pte.llm.inference import BACKENDS, run_inference
 from pte.llm.model import BUNDLED, read_stage
@@ -28,7 +29,6 @@ ADAPTER = "grpo"            # the mask + RL adapter; "sft_base_mask" skips RL; "
 ENCODER = "minilm"
 EMBED = "profile"           # what is encoded: profile (the whole line) | facts (without the model's sentence)
 MAX_ITEMS = 8               # recent training items in the prompt (as in training)
-N_NEIGHBOURS = 20           # similar users whose training items the record counts (as in training)
 MAX_NEW_TOKENS = 32         # after the facts: the words and the picked numbers (~20 tokens)
 BATCH_SIZE = 64
 DO_SAMPLE = False
@@ -62,8 +62,7 @@ cold = [u for u in range(ds.n_users) if u not in has_items]
 users = sorted(has_items | (set(cold) if COLD_USERS == "generate" else set()))
 limited = set(users) - set(sample_ids(users, LIMIT, SEED).tolist()) if LIMIT else set()
 users = [u for u in users if u not in limited]
-neighbours = view.neighbours(users, N_NEIGHBOURS, "user", among=view.train_users)
-records = {u: user_record(view, u, neighbours[u], max_items=MAX_ITEMS, item_bank=item_notes) for u in users}
+records = {u: user_record(view, u, max_items=MAX_ITEMS, item_bank=item_notes) for u in users}
 skipped = {} if COLD_USERS == "generate" else {u: "no training interactions (cold user)" for u in cold}
 skipped |= {u: "not generated (--limit)" for u in limited}
 
@@ -73,5 +72,5 @@ run_inference(ds=ds, data=DATA, setting=SETTING, kind="user", name=NAME, records
               encoder=ENCODER, embed=EMBED, fallback=FALLBACK, skipped=skipped,
               skipped_fill="text" if COLD_USERS == "text" or LIMIT else "zeros", force=FORCE, backend=BACKEND,
               load_in_4bit=LOAD_IN_4BIT, dtype=DTYPE,
-              prompt_options={"max_items": MAX_ITEMS, "n_neighbours": N_NEIGHBOURS,
+              prompt_options={"max_items": MAX_ITEMS, "recent_items": RECENT_ITEMS,
                               "item_notes": item_notes is not None})

@@ -24,7 +24,6 @@ SETTING = "both"           # training interactions: both = those both settings t
 MODEL = BUNDLED             # any HF causal LM path/name ("smollm2" = the bundled SmolLM2-135M-Instruct)
 LOAD_IN_4BIT = False        # GPU + bitsandbytes: the paper's 4-bit LoRA
 MAX_ITEMS = 8               # recent training items in the prompt
-N_NEIGHBOURS = 20           # similar users whose training items the record counts (as the teacher's)
 N_USERS = 0                 # teacher-profiled users to train on (0 = all of them)
 STEPS = 16                  # optimizer steps (CPU-sized; 0 = EPOCHS over the data)
 EPOCHS = 1.0
@@ -40,13 +39,12 @@ OUT = "sft_base"
 config = apply_overrides(globals(), choices={"SETTING": LLM_SETTINGS})
 setup(SEED, THREADS)
 
-# ---- data: teacher profiles as targets, the user's record (own and similar users' training items) as the prompt
+# ---- data: teacher profiles as targets, the user's record (training items, titles chosen with the last) as prompt
 ds = load_dataset(DATA)
 view = train_view(ds, SETTING)
 bank = teacher_bank(DATA, SETTING, "user")
 users = sample_ids(sorted(bank), N_USERS, SEED)
-neighbours = view.neighbours(users, N_NEIGHBOURS, "user", among=view.train_users)
-examples = [kd_example(view, int(u), bank[int(u)], neighbours[int(u)], MAX_ITEMS) for u in users]
+examples = [kd_example(view, int(u), bank[int(u)], MAX_ITEMS) for u in users]
 dump_examples(train_data_path(DATA, SETTING, OUT), examples)
 print(f"sft_base: {len(examples)} examples from {len(bank)} teacher profiles ({SETTING})")
 

@@ -38,7 +38,6 @@ INIT_ADAPTER = "sft_base_mask"   # start from the user side's collaborative adap
 USER_ADAPTER = "sft_base_mask"   # bidirectional rounds: the user-side adapter they update
 LOAD_IN_4BIT = False
 N_CHOOSERS = 4              # users described per item
-N_NEIGHBOURS = 20           # bidirectional rounds: similar users whose items a user record counts
 N_ITEMS = 0                 # teacher-profiled items to train on (0 = all)
 ROUNDS = 1                  # > 1: bidirectional user <-> item rounds
 STEPS = 16                  # optimizer steps per round (CPU-sized; 0 = EPOCHS)
@@ -116,16 +115,15 @@ for rnd in range(2, ROUNDS + 1):
     item_notes = write_profiles(model, tokenizer, recs, "item")
     user_model = trainable_model(MODEL, user_dir, load_in_4bit=LOAD_IN_4BIT)
     users = sorted(user_bank)
-    neigh = view.neighbours(users, N_NEIGHBOURS, "user", among=view.train_users)
-    user_ex = [e for u in users if (e := mask_example(view, u, user_bank, neigh[u], seed=SEED + rnd,
-                                                      item_bank=item_notes)) is not None]
+    user_ex = [e for u in users if (e := mask_example(view, u, user_bank, seed=SEED + rnd, item_bank=item_notes))
+               is not None]
     dump_examples(train_data_path(DATA, SETTING, f"{USER_ADAPTER}_round{rnd}"), user_ex)
     r_user = sft(user_model, tokenizer, user_ex, user_dir, steps=USER_STEPS, epochs=EPOCHS, batch_size=BATCH_SIZE,
                  grad_accum=GRAD_ACCUM, lr=LR, max_length=1024, seed=SEED + rnd, wandb=WANDB,
                  run_name=f"{USER_ADAPTER}-round{rnd}-{DATA}-{SETTING}")
     write_stage(user_dir, **{**read_stage(user_dir), "item_notes": True, "bidirectional_round": rnd})
     # user -> item: the user adapter's profiles become notes on the choosers
-    urecs = {u: user_record(view, u, neigh[u], item_bank=item_notes) for u in users}
+    urecs = {u: user_record(view, u, item_bank=item_notes) for u in users}
     chooser_notes = write_profiles(user_model, tokenizer, urecs, "user")
     del user_model
     examples = item_examples(chooser_notes)

@@ -9,8 +9,8 @@
 A two-turn chat per user. Turn 1: the user's record with one training item held out
 (masked) -> the profile that record supports (its facts and collaborative field, the
 teacher's words). Turn 2: "Will this user choose <item>?" -> Yes (the held-out item) or No
-(an item the similar users chose that this user did not), 50/50. Loss on both answers only.
-Similar users: cosine over training interactions.
+(an item often chosen together with the record's last two items that this user never chose),
+50/50. Loss on both answers only. Co-choices: training interactions only.
 Writes outputs/<data>/<setting>/adapters/sft_base_mask/ and train_data/sft_base_mask.jsonl.
 """
 from pte.config import apply_overrides
@@ -28,7 +28,6 @@ MODEL = BUNDLED
 INIT_ADAPTER = "sft_base"   # continue (a); "none" starts a fresh LoRA on the base model
 LOAD_IN_4BIT = False
 MAX_ITEMS = 8               # own training items in the prompt
-N_NEIGHBOURS = 20           # similar users whose training items the record counts (as the teacher's)
 N_USERS = 0                 # teacher-profiled users to train on (0 = all)
 STEPS = 16                  # optimizer steps (CPU-sized; 0 = EPOCHS)
 EPOCHS = 1.0
@@ -44,14 +43,12 @@ OUT = "sft_base_mask"
 config = apply_overrides(globals(), choices={"SETTING": LLM_SETTINGS})
 setup(SEED, THREADS)
 
-# ---- data: masked examples with neighbours, from training interactions only
+# ---- data: masked examples, from training interactions only
 ds = load_dataset(DATA)
 view = train_view(ds, SETTING)
 bank = teacher_bank(DATA, SETTING, "user")
 users = sample_ids(sorted(bank), N_USERS, SEED)
-neighbours = view.neighbours(users, N_NEIGHBOURS, "user", among=view.train_users)
-examples = [e for u in users if (e := mask_example(view, int(u), bank, neighbours[int(u)], MAX_ITEMS, SEED))
-            is not None]
+examples = [e for u in users if (e := mask_example(view, int(u), bank, MAX_ITEMS, SEED)) is not None]
 dump_examples(train_data_path(DATA, SETTING, OUT), examples)
 yes = sum(e.extra["answer"] == "Yes" for e in examples)
 print(f"sft_base_mask: {len(examples)} examples ({yes} Yes / {len(examples) - yes} No) from {len(bank)} teacher profiles")

@@ -4,7 +4,7 @@ The leakage rule lives here: every item a prompt shows is attributed to a user w
 it in the setting's *training* interactions (``split.train_sequence``), and each
 example records those (user, item) pairs as ``provenance`` so tests can prove it. In
 longtail, training = all but a user's last two items; in coldstart, only training users
-have any, so validation/test users never appear (not as subjects, neighbours or choosers).
+have any, so validation/test users never appear (not as subjects, co-choosers or choosers).
 Held-out items for (b) and GRPO are taken from the user's training sequence, never from
 validation/test targets.
 """
@@ -23,11 +23,12 @@ from pte.llm import prompts as P
 from pte.splits import Split, load_split, settings_of
 
 MAX_ITEMS = 8           # most recent training items shown per user
-N_NEIGHBOURS = 20       # most similar users whose training items a user prompt counts
-N_CANDIDATES = 6        # titles shown from them (most chosen first)
+N_CANDIDATES = 6        # titles a user prompt shows as most often chosen with their latest items
 N_CHOOSERS = 4          # users described in an item prompt
 N_CO_CHOSEN = 5         # titles shown as most often chosen with an item
-RECENT_ITEMS = 2        # latest training items the "recent picks" follow (recent_co_chosen; bench_profiles)
+RECENT_ITEMS = 2        # latest training items a user's candidates follow (they beat whole-history similar
+                        # users on ml-100k and ml-1m validation, and 2 beat 5 on ml-100k: bench/bench_profiles.py)
+N_NO_POOL = 50          # (b): a "No" item is drawn from this many titles co-chosen with the anchors
 NOTE_WORDS = 12         # words kept of a profile field used as a note in another prompt
 ID_LIKE = ("zip_code", "zip", "id", "raw")  # attributes that are identifiers, not descriptions
 
@@ -117,7 +118,8 @@ def train_view(ds: Dataset, setting: str) -> "TrainView":
 
 
 class TrainView:
-    """Training interactions of one setting, with user/item neighbours by cosine co-occurrence."""
+    """Training interactions of one setting: user/item neighbours by cosine co-occurrence, and the items
+    most often chosen together with given ones."""
 
     def __init__(self, ds: Dataset, split: Split):
         import scipy.sparse as sp
@@ -169,34 +171,30 @@ class TrainView:
                 out[int(q)] = [int(x) for x in best]
         return out
 
-    def recent_co_chosen(self, rows: np.ndarray, n: int, last: int = RECENT_ITEMS,
-                         chunk: int = 512) -> dict[int, list[int]]:
-        """Per user: the ``n`` items most often chosen together with their ``last`` latest training
-        items (users who chose both, summed over those items, divided by the square root of the
-        item's number of choosers so popular items do not top every list), never their own items.
-        The similar-users lists of ``user_record`` follow whole histories; these follow what came last."""
-        norm = 1.0 / np.sqrt(np.maximum(np.diff(self.iu.indptr), 1)).astype(np.float32)
-        rows = np.asarray(rows, dtype=np.int64)
-        out = {}
-        for s in range(0, len(rows), chunk):
-            r = rows[s:s + chunk]
-            anchors = [np.unique(self.sequence(int(u))[-last:]) for u in r]
-            a = _sp_rows(anchors, self.ui.shape[1])
-            score = ((a @ self.iu) @ self.ui).toarray() * norm[None, :]
-            for k, u in enumerate(r):
-                score[k, self.sequence(int(u))] = 0.0
-            for u, row in zip(r, score):
-                cand = np.flatnonzero(row > 0)
-                out[int(u)] = [int(x) for x in cand[np.lexsort((cand, -row[cand]))][:n]]  # ties: lower id first
-        return out
+    def co_chosen_with(self, anchors: Iterable[int], seen: Iterable[int], n: int,
+                       user: int | None = None) -> list[tuple[int, int, int]]:
+        """The ``n`` items most often chosen together with ``anchors``, never one of ``seen``:
+        (item, users who chose it and an anchor summed over the anchors, one such user), ranked by
+        that sum over the square root of the item's number of choosers (so popular items do not top
+        every list), ties lower id first. ``user``'s own interactions are not counted: a record that
+        hides some of them must not rank the hidden items by them."""
+        anchors = list(dict.fromkeys(int(a) for a in anchors))
+        if not anchors:
+            return []
+        w = np.asarray(self.iu[anchors].sum(0)).ravel()   # per user: how many anchors they chose
+        if user is not None:
+            w[int(user)] = 0.0
+        co = self.iu @ w                                    # per item: co-choosers summed over anchors
+        score = co / np.sqrt(np.maximum(np.diff(self.iu.indptr), 1))
+        score[np.asarray(list({int(i) for i in seen}), dtype=np.int64)] = 0.0
+        cand = np.flatnonzero(score > 0)
+        best = cand[np.lexsort((cand, -score[cand]))][:n]
+        return [(int(i), int(round(co[i])), self._witness(int(i), w)) for i in best]
 
-
-def _sp_rows(index_lists: list[np.ndarray], width: int):
-    """A sparse 0/1 matrix with a row per list, ones at its indices."""
-    import scipy.sparse as sp
-    ptr = np.concatenate([[0], np.cumsum([len(x) for x in index_lists])])
-    idx = np.concatenate(index_lists) if index_lists else np.zeros(0, np.int64)
-    return sp.csr_matrix((np.ones(len(idx), np.float32), idx, ptr), shape=(len(index_lists), width))
+    def _witness(self, i: int, w: np.ndarray) -> int:
+        """The lowest-id user who chose item i and some anchor (w > 0) in training."""
+        ch = self.choosers(i)
+        return int(ch[w[ch] > 0].min())
 
 
 # ----------------------------------------------------------------- facts
@@ -293,29 +291,25 @@ class Record:
         return list(range(1, len(self.picks) + 1))
 
 
-def user_record(view: TrainView, u: int, neighbours: list[int], exclude: Iterable[int] = (),
-                max_items: int = MAX_ITEMS, n_candidates: int = N_CANDIDATES,
-                item_bank: dict[int, str] | None = None) -> Record:
+def recent_anchors(seq: list[int]) -> list[int]:
+    """The items a user record's candidates follow: the last RECENT_ITEMS of the sequence it shows."""
+    return seq[-RECENT_ITEMS:]
+
+
+def user_record(view: TrainView, u: int, exclude: Iterable[int] = (), max_items: int = MAX_ITEMS,
+                n_candidates: int = N_CANDIDATES, item_bank: dict[int, str] | None = None) -> Record:
     """The user's attributes, most chosen genres and last training items (minus ``exclude``), and
-    the items their most similar users chose that the prompt does not show as theirs, counted."""
+    the items most often chosen together with the last RECENT_ITEMS of them, strongest first."""
     ds = view.ds
-    ex = {int(x) for x in exclude}
-    seq = [int(i) for i in view.sequence(u) if int(i) not in ex]
+    seq = own_items(view, u, 0, exclude)
     own = seq[-max_items:] if max_items > 0 else seq
     genres = top_categories(ds, seq, 3)
-    seen, count, by = set(seq), Counter(), {}
-    for rank, v in enumerate(neighbours):
-        for i in dict.fromkeys(int(x) for x in view.sequence(v)):
-            if i not in seen:
-                count[i] += 1
-                by.setdefault(i, (rank, v))
-    cand = sorted(count, key=lambda i: (-count[i], by[i][0], i))[:n_candidates]
+    cand = view.co_chosen_with(recent_anchors(seq), seq, n_candidates, user=u)
     lines = [ds.item_text(i) + (f" [suited for: {n}]" if item_bank and (n := note(item_bank.get(i), "item")) else "")
              for i in own]
-    text = P.user_record(user_desc(ds, u), genres, lines, [(short_title(ds, i), count[i]) for i in cand],
-                         len(neighbours))
-    return Record(text, identity(ds, u, genres), [short_title(ds, i) for i in cand],
-                  [(u, i) for i in own] + [(by[i][1], i) for i in cand])
+    titles = [short_title(ds, i) for i, _, _ in cand]
+    text = P.user_record(user_desc(ds, u), genres, lines, titles, RECENT_ITEMS)
+    return Record(text, identity(ds, u, genres), titles, [(u, i) for i in own] + [(v, i) for i, _, v in cand])
 
 
 def item_record(view: TrainView, i: int, co_chosen: list[int], n_choosers: int = N_CHOOSERS,
@@ -347,13 +341,6 @@ def facts_line(kind: str, head: str, picks: str) -> str:
 def grounded(kind: str, rec: Record) -> str:
     """The profile's facts and collaborative field with no words of a model: the ladder's no-LLM rung."""
     return facts_line(kind, rec.head, "; ".join(rec.picks) if rec.picks else P.NO_ITEMS)
-
-
-def grounded_user(view: TrainView, u: int, picks: list[int]) -> str:
-    """A user's grounded line with other picks than the similar users' (the ladder's recent-picks rung)."""
-    ds = view.ds
-    head = identity(ds, u, top_categories(ds, view.sequence(u), 3))
-    return facts_line("user", head, "; ".join(short_title(ds, i) for i in picks[:P.N_PICKS]) or P.NO_ITEMS)
 
 
 # ----------------------------------------------------------------- examples
@@ -396,9 +383,9 @@ def teacher_words(profile: str, kind: str) -> str:
     return parts[1]
 
 
-def kd_example(view: TrainView, u: int, target: str, neighbours: list[int], max_items: int = MAX_ITEMS) -> Example:
+def kd_example(view: TrainView, u: int, target: str, max_items: int = MAX_ITEMS) -> Example:
     """(a): the user's record -> the teacher's profile (its picks as the record's numbers)."""
-    rec = user_record(view, u, neighbours, max_items=max_items)
+    rec = user_record(view, u, max_items=max_items)
     line = P.answer("user", rec.head, teacher_words(target, "user"), numbers(P.picks_of(target, "user"), rec))
     return Example(f"kd-{u}", "kd", u, P.user_prompt(rec.text) + [{"role": "assistant", "content": line}],
                    rec.provenance, extra={"options": rec.options})
@@ -409,30 +396,37 @@ def numbers(titles: list[str], rec: Record) -> list[int]:
     return [rec.options.index(t) + 1 for t in titles if t in rec.options]
 
 
-def mask_example(view: TrainView, u: int, user_bank: dict[int, str], neighbours: list[int],
-                 max_items: int = MAX_ITEMS, seed: int = 0, item_bank: dict[int, str] | None = None) -> Example | None:
+def mask_example(view: TrainView, u: int, user_bank: dict[int, str], max_items: int = MAX_ITEMS, seed: int = 0,
+                 item_bank: dict[int, str] | None = None) -> Example | None:
     """(b): one training interaction held out of the record; turn 1 = the profile that record
     supports (the teacher's words), turn 2 = will the user choose <item>? Yes (the held-out
-    item) or No (an item the similar users chose and this user never did), 50/50."""
+    item) or No (an item often chosen with the record's anchors that this user never chose), 50/50."""
     seq = [int(i) for i in view.sequence(u)]
     if len(seq) < 2 or u not in user_bank:
         return None
     rng = np.random.default_rng([seed, u])
     held = seq[int(rng.integers(len(seq)))]
-    rec = user_record(view, u, neighbours, exclude=[held], max_items=max_items, item_bank=item_bank)
+    rec = user_record(view, u, exclude=[held], max_items=max_items, item_bank=item_bank)
     target = P.answer("user", rec.head, teacher_words(user_bank[u], "user"), rec.pick_numbers)
     if rng.random() < 0.5:
         item, answer = held, P.YES
     else:
-        seen = set(seq)
-        pool = sorted({int(i) for v in neighbours for i in view.sequence(v)} - seen) or \
-            sorted(set(view.train_items.tolist()) - seen)
-        item, answer = int(rng.choice(pool)), P.NO
+        item, answer = int(rng.choice(no_pool(view, u, [held]))), P.NO
     msgs = P.user_prompt(rec.text) + [{"role": "assistant", "content": target},
                                       {"role": "user", "content": P.yes_no_question(view.ds.item_text(item))},
                                       {"role": "assistant", "content": answer}]
     return Example(f"mask-{u}", "mask", u, msgs, rec.provenance,
                    extra={"heldout": [held], "question_item": item, "answer": answer, "options": rec.options})
+
+
+def no_pool(view: TrainView, u: int, held: Iterable[int]) -> list[int]:
+    """(b)'s "No" items: those most often chosen with the anchors of the record that hides ``held``
+    and that the user never chose (plausible ones, so the answer takes more than the candidates
+    list), else any training item they never chose."""
+    seq = own_items(view, u, 0)
+    anchors = recent_anchors(own_items(view, u, 0, held))
+    pool = [i for i, _, _ in view.co_chosen_with(anchors, seq, N_NO_POOL, user=u)]
+    return pool or sorted(set(view.train_items.tolist()) - set(seq))
 
 
 def item_example(view: TrainView, i: int, target: str, co_chosen: list[int], n_choosers: int = N_CHOOSERS,
@@ -444,13 +438,14 @@ def item_example(view: TrainView, i: int, target: str, co_chosen: list[int], n_c
                    rec.provenance, extra={"options": rec.options})
 
 
-def grpo_example(view: TrainView, u: int, neighbours: list[int], k_holdout: int, n_negatives: int,
+def grpo_example(view: TrainView, u: int, k_holdout: int, n_negatives: int,
                  max_items: int = MAX_ITEMS, seed: int = 0, item_bank: dict[int, str] | None = None) -> Example | None:
     """(c): the last ``k_holdout`` training items are hidden; the reward ranks them among negatives.
 
     Negatives are items the user has no *training* interaction with (validation/test
-    targets are never consulted, not even to exclude them). The similar users' items keep
-    the hidden ones: the collaborative evidence a good profile should pick up.
+    targets are never consulted, not even to exclude them). The record's anchors are the items
+    just before the hidden ones, so its candidates may hold them (chosen with the anchors by
+    others, never counted by this user): the collaborative evidence a good profile should pick up.
     """
     seq = [int(i) for i in view.sequence(u)]
     if len(seq) <= k_holdout:
@@ -466,7 +461,7 @@ def grpo_example(view: TrainView, u: int, neighbours: list[int], k_holdout: int,
     while len(negs) < n_negatives:
         cand = rng.integers(0, view.ds.n_items, size=2 * n_negatives)
         negs += [int(c) for c in cand if int(c) not in seen and int(c) not in negs][:n_negatives - len(negs)]
-    rec = user_record(view, u, neighbours, exclude=held, max_items=max_items, item_bank=item_bank)
+    rec = user_record(view, u, exclude=held, max_items=max_items, item_bank=item_bank)
     return Example(f"grpo-{u}", "grpo", u, P.user_prompt(rec.text), rec.provenance,
                    prefill=P.head_prefill("user", rec.head),
                    extra={"heldout": held, "candidates": held + negs, "options": rec.options})

@@ -7,8 +7,8 @@ with the same tokens and generation computes them once (pte.llm.generate).
 
 A profile is one line of three fields. The first states facts about the subject (computed
 from attributes and training interactions, shown in the prompt); the second is the model's
-own words; the third is collaborative: titles the interaction record points to (the items
-most chosen by the user's most similar users; the items most often chosen with the item).
+own words; the third is collaborative: titles the interaction record points to (the items most
+often chosen together with the user's latest items; the items most often chosen with the item).
   user: "User identity: <who>; User interests: <what they enjoy>; Likely next: <t1>; <t2>; <t3>"
   item: "Item summary: <what it is>; Suited for: <who enjoys it>; Often chosen with: <t1>; <t2>; <t3>"
 The record numbers its candidate titles and the model picks by number ("Likely next: 1, 4, 2"):
@@ -53,14 +53,14 @@ def _numbered(lines: list[str]) -> str:
 
 # ----------------------------------------------------------------- user side
 
-def user_record(desc: str, genres: list[str], items: list[str], candidates: list[tuple[str, int]],
-                n_neighbours: int) -> str:
+def user_record(desc: str, genres: list[str], items: list[str], candidates: list[str], n_recent: int) -> str:
     """What the Profile stage knows about a user: attributes, most chosen genres, the last
-    training items, and the titles their ``n_neighbours`` most similar users chose (with how many)."""
+    training items, and the titles most often chosen together with the last ``n_recent`` of
+    them (training co-occurrence, strongest first)."""
     return (f"User: {desc}. Most chosen genres: {', '.join(genres) or 'unknown'}.\n"
             f"Items they chose, oldest first:\n{_list(items)}\n"
-            f"Chosen by their {n_neighbours} most similar users [how many], most first:\n"
-            f"{_numbered([f'{t} [{k}]' for t, k in candidates])}")
+            f"Most often chosen together with their last {n_recent} items, strongest first:\n"
+            f"{_numbered(candidates)}")
 
 
 def user_prompt(record: str) -> list[dict]:

@@ -1,10 +1,10 @@
 """Teacher profiles: the targets that (a) distils and (b)/(d) train on.
 
 A teacher profile is grounded: its first field (who the user is / what the item is) and its
-collaborative field (the titles the user's most similar users chose most / the items most
-often chosen with the item) are computed from attributes and *training* interactions, the
-same evidence the student's prompt shows (pte.llm.data.user_record / item_record). What a
-model writes is the second field, in words.
+collaborative field (the titles most often chosen together with the user's last training
+items / with the item) are computed from attributes and *training* interactions, the same
+evidence the student's prompt shows (pte.llm.data.user_record / item_record). What a model
+writes is the second field, in words.
 
 Backends:
   hf      a local causal LM (default: the bundled SmolLM2). It writes only a user's interests,
@@ -42,11 +42,10 @@ def _job(kind: str, i: int, raw: str, rec: Record, what: str, tokenizer, backend
     return Job(i, prompt, prefill, msgs, raw, meta={"kind": kind, "head": rec.head, "picks": rec.picks})
 
 
-def user_job(view: TrainView, u: int, neighbours: list[int], tokenizer, backend: str, max_items: int) -> Job:
+def user_job(view: TrainView, u: int, tokenizer, backend: str, max_items: int) -> Job:
     own = "\n".join(f"- {view.ds.item_text(i)}" for i in own_items(view, u, max_items))
     what = f"A user chose, oldest first:\n{own}"
-    return _job("user", u, view.ds.user_raw[u], user_record(view, u, neighbours, max_items=max_items), what,
-                tokenizer, backend)
+    return _job("user", u, view.ds.user_raw[u], user_record(view, u, max_items=max_items), what, tokenizer, backend)
 
 
 def item_job(view: TrainView, i: int, co_chosen: list[int], tokenizer, backend: str, n_choosers: int,

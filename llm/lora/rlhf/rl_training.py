@@ -54,7 +54,6 @@ N_EVAL_USERS = 64           # disjoint held-out users for the before/after rewar
 K_HOLDOUT = 3               # last training items hidden from the prompt and scored by the reward
 N_NEGATIVES = 20            # sampled negatives per user
 MAX_ITEMS = 8               # recent training items in the prompt (as in training)
-N_NEIGHBOURS = 20           # similar users whose training items the record counts (as in (a)/(b))
 FORMAT_WEIGHT = 0.2         # weight of the shape term next to NDCG
 STEPS = 12                  # optimizer steps (CPU-sized)
 BATCH_SIZE = 4              # completions per device per micro-batch
@@ -91,11 +90,10 @@ eligible = [int(u) for u in view.train_users if len(view.sequence(int(u))) > K_H
 rng = np.random.default_rng(SEED)
 picked = [int(u) for u in rng.choice(eligible, min(len(eligible), N_TRAIN_USERS + N_EVAL_USERS), replace=False)]
 eval_users, train_users = sorted(picked[:N_EVAL_USERS]), sorted(picked[N_EVAL_USERS:])
-neighbours = view.neighbours(np.array(train_users + eval_users), N_NEIGHBOURS, "user", among=view.train_users)
 
 
 def examples_of(users):
-    out = [grpo_example(view, u, neighbours[u], K_HOLDOUT, N_NEGATIVES, MAX_ITEMS, SEED, item_notes) for u in users]
+    out = [grpo_example(view, u, K_HOLDOUT, N_NEGATIVES, MAX_ITEMS, SEED, item_notes) for u in users]
     return [e for e in out if e is not None]
 
 
@@ -166,9 +164,7 @@ if REWARD == "rec":
 else:
     bank = teacher_bank(DATA, SETTING, "user")
     rm_users = sorted(set(bank) - set(eval_users))
-    rm_neigh = view.neighbours(np.array(rm_users), N_NEIGHBOURS, "user", among=view.train_users)
-    rm_prompts = [render(tokenizer, P.user_prompt(rec.text))
-                  for rec in (user_record(view, u, rm_neigh[u], max_items=MAX_ITEMS) for u in rm_users)]
+    rm_prompts = [render(tokenizer, P.user_prompt(user_record(view, u, max_items=MAX_ITEMS).text)) for u in rm_users]
     rm = train_reward_model(MODEL, tokenizer, rm_prompts, [bank[u] for u in rm_users],
                             adapter_dir(DATA, SETTING, f"{OUT}_reward_model"), steps=RM_STEPS, lr=LR,
                             batch_size=4, seed=SEED)
