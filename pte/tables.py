@@ -204,21 +204,23 @@ def _render(caption: str, heads: list[str], blocks: list, latex: bool) -> str:
 
 def tables(data: str = "ml-100k", tag: str = "", latex: bool = False, methods: str = "paper",
            backbones: str = "", settings: str = "coldstart,longtail", modes: str = "sampled,full",
-           ladder: bool = False, versus: str = "", split: str = "test", rows: list[dict] | None = None,
-           results: Path | None = None) -> str:
+           ladder: bool = False, versus: str = "", split: str = "test", before: str = "",
+           rows: list[dict] | None = None, results: Path | None = None) -> str:
     """Table 3 (coldstart) and Table 4 per longtail backbone and mode, from the results lines
     (``results``: another results folder than results/, e.g. the shipped one); ``ladder``: the
     profile ladder instead, the latest run of ``tag`` in <data>_profiles.jsonl; ``versus``
     (tags, comma-separated): PtE against Base per cell over those Profile-stage runs (Base from
-    ``tag`` when given), on ``split``."""
+    ``tag`` when given), on ``split``. ``before`` (an ISO time, e.g. 2026-12-02T14:00): only the
+    lines written before it, i.e. the tables as they stood before a later round replaced rows."""
     from pte.io import read_jsonl
     from pte.results import results_path
     if split not in ("test", "valid"):
         raise SystemExit(f"error: --split must be test or valid, got {split!r}")
     path = (Path(results) / results_path(data).name) if results else results_path(data)
     if ladder:
-        return profile_ladder(read_jsonl(path.with_name(f"{path.stem}_profiles.jsonl")), tag or "main")
-    rows = (read_jsonl(path) if path.exists() else []) if rows is None else rows
+        return profile_ladder(earlier(read_jsonl(path.with_name(f"{path.stem}_profiles.jsonl")), before),
+                              tag or "main")
+    rows = earlier((read_jsonl(path) if path.exists() else []) if rows is None else rows, before)
     if versus:
         return versus_base(rows, versus.split(","), backbones, tag, split)
     tag_ = tag or None
@@ -231,6 +233,11 @@ def tables(data: str = "ml-100k", tag: str = "", latex: bool = False, methods: s
             for mode in modes.split(","):
                 out.append(table4(rows, mode, backbone, tag_, latex, methods))
     return "\n".join(out)
+
+
+def earlier(rows: list[dict], before: str) -> list[dict]:
+    """The lines written before ``before`` (ISO times compare as strings); all of them when it is empty."""
+    return [r for r in rows if r.get("time", "") < before] if before else rows
 
 
 MAIN_METRIC = {"coldstart": ("full", "NDCG@10", "N@10 (full)"),          # setting: (mode, key, label)
@@ -316,7 +323,7 @@ def _options(argv: list[str]) -> dict:
     import inspect
     opts = {"__doc__": inspect.getdoc(main), "DATA": "ml-100k", "TAG": "", "LATEX": False, "METHODS": "paper",
             "BACKBONES": "", "SETTINGS": "coldstart,longtail", "MODES": "sampled,full", "LADDER": False,
-            "VERSUS": "", "SPLIT": "test"}
+            "VERSUS": "", "SPLIT": "test", "BEFORE": ""}
     apply_overrides(opts, argv)
     return {k.lower(): v for k, v in opts.items() if k.isupper()}
 
@@ -328,6 +335,7 @@ def main(argv: list[str] | None = None) -> None:
     python -m pte.tables --ladder true [--tag main]: the latest profile ladder (bench/bench_profiles.py).
     python -m pte.tables --versus main,main_llm1: PtE against Base per cell, over those Profile-stage runs
     ([--tag main]: Base's tag; [--split valid]: on validation).
+    Any of them with [--before 2026-12-02T14:00]: from the lines written before that time only.
     python -m pte.tables --update_doc RESULTS.md: rewrite the document's table blocks."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if "--update_doc" in argv:

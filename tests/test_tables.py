@@ -1,6 +1,6 @@
 """The paper's tables from results lines: mean ± std over seeds, best/second marks, Best Impr.,
 latest row per seed wins, and a seed count per row when rows average different numbers of seeds."""
-from pte.tables import table3, table4, versus_base
+from pte.tables import table3, table4, tables, versus_base
 
 
 def row(method: str, seed: int, ndcg: float, tag: str = "main") -> dict:
@@ -63,3 +63,14 @@ def test_versus_base_takes_base_from_another_tag_and_compares_on_validation():
     line = next(l for l in versus_base(rows, ["main_facts"], base_tag="main", split="valid").splitlines()
                 if "coldstart" in l)
     assert "0.0550 ± 0.0071 (2) | 0.1050 ± 0.0071 (2)" in line
+
+
+def test_before_shows_the_tables_as_they_stood_before_a_rerun():
+    rows = [row("base", 1, 0.10), row("base", 2, 0.12), row("pte", 1, 0.13), row("pte", 2, 0.15),
+            row("pte", 1, 0.20), row("pte", 2, 0.22)]
+    for r, t in zip(rows, ["2026-12-01T10:00"] * 4 + ["2026-12-02T15:00"] * 2):
+        r["time"] = t
+    now = tables(versus="main", rows=rows)
+    then = tables(versus="main", rows=rows, before="2026-12-02T14:00")
+    assert "| 0.2100 ± 0.0141 (2) |" in now and "0.2100" not in then    # the rerun replaced PtE's rows
+    assert "| 0.1400 ± 0.0141 (2) |" in then
