@@ -52,7 +52,7 @@ view = TrainView(ds, load_split(ds, SETTING))
 rng = np.random.default_rng(SEED)
 users = sorted(rng.choice(view.train_users, N_PROMPTS // 2, replace=False).tolist())
 items = sorted(rng.choice(ds.n_items, N_PROMPTS - len(users), replace=False).tolist())
-co_chosen = view.neighbours(items, N_CO_CHOSEN, "item")
+co_chosen = view.item_neighbours(items, N_CO_CHOSEN)
 tok = load_tokenizer(MODEL)
 urec = {u: user_record(view, u) for u in users}
 irec = {i: item_record(view, i, co_chosen[i], N_CHOOSERS, None, SEED) for i in items}

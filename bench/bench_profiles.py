@@ -94,7 +94,7 @@ history = B.embed_texts(B.history_texts(ds, split), ds.n_users)
 view, both = train_view(ds, "longtail"), train_view(ds, LLM)
 users = view.train_users
 facts_u = B.embed_texts({int(u): grounded("user", user_record(view, int(u))) for u in users}, ds.n_users)
-co = both.neighbours(np.arange(ds.n_items), N_CO_CHOSEN, "item")
+co = both.item_neighbours(np.arange(ds.n_items), N_CO_CHOSEN)
 facts_i = B.embed_texts({i: grounded("item", item_record(both, i, co[i])) for i in range(ds.n_items)}, ds.n_items)
 print(f"no-LLM rungs embedded in {time.perf_counter() - t0:.0f} s", flush=True)
 

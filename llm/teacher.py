@@ -60,7 +60,7 @@ else:
     tokenizer, backend, model_id = None, openai_backend(TEACHER_MODEL, BASE_URL or None, workers=WORKERS), TEACHER_MODEL
 meta = {"model": model_id, "backend": BACKEND, "gen": settings.to_dict(), "prompt_version": P.PROMPT_VERSION}
 sig = signature(**meta, setting=SETTING, max_items=MAX_ITEMS, n_choosers=N_CHOOSERS, recent_items=RECENT_ITEMS)
-co_chosen = view.neighbours(items, N_CO_CHOSEN, "item")
+co_chosen = view.item_neighbours(items, N_CO_CHOSEN)
 
 # ---- generate, resumably, and write the final files
 for kind, ids, make in (("user", users, lambda u: user_job(view, int(u), tokenizer, BACKEND, MAX_ITEMS)),

@@ -55,7 +55,7 @@ def test_no_validation_or_test_target_in_any_prompt(ml100k, splits, setting):
     users = sorted(rng.choice(view.train_users, N_SAMPLE, replace=False).tolist())
     items = sorted(rng.choice(ds.n_items, N_SAMPLE, replace=False).tolist())
     bank_u = {u: "User identity: someone; User interests: films; Likely next: a" for u in users}
-    co = view.neighbours(items, D.N_CO_CHOSEN, "item")
+    co = view.item_neighbours(items, D.N_CO_CHOSEN)
 
     for u in users:
         rec = D.user_record(view, u)
@@ -99,7 +99,7 @@ def test_coldstart_cold_users_have_no_prompt_material(ml100k, splits):
     for u in cold:
         rec = D.user_record(view, u)
         assert rec.provenance == [] and P.NO_ITEMS in rec.text and rec.picks == []
-        assert view.neighbours([u], 2)[u] == []
+        assert view.ui[u].nnz == 0                    # so never a co-chooser in anyone's record
         assert D.grpo_example(view, u, 3, 20) is None and D.mask_example(view, u, {u: "x"}) is None
 
 
@@ -163,7 +163,7 @@ def test_records_rank_the_evidence(ml100k, splits):
     assert rec.picks == rec.options[:P.N_PICKS] and rec.pick_numbers == [1, 2, 3]
     assert rec.head.startswith(("A ", "An ")) and D.user_desc(ml100k, u) in rec.head
     i = int(view.train_items[3])
-    irec = D.item_record(view, i, view.neighbours([i], D.N_CO_CHOSEN, "item")[i])
+    irec = D.item_record(view, i, view.item_neighbours([i], D.N_CO_CHOSEN)[i])
     assert irec.head.startswith(D.short_title(ml100k, i)) and len(irec.picks) == P.N_PICKS
 
 

@@ -57,7 +57,7 @@ if adapter is not None and read_stage(adapter).get("user_notes"):  # bidirection
     chooser_notes = load_bank(p)
 items = sorted(sample_ids(list(range(ds.n_items)), LIMIT, SEED).tolist()) if LIMIT else list(range(ds.n_items))
 skipped = {i: "not generated (--limit)" for i in sorted(set(range(ds.n_items)) - set(items))}
-co_chosen = view.neighbours(items, N_CO_CHOSEN, "item")
+co_chosen = view.item_neighbours(items, N_CO_CHOSEN)
 records = {i: item_record(view, i, co_chosen[i], N_CHOOSERS, chooser_notes, SEED) for i in items}
 
 run_inference(ds=ds, data=DATA, setting=SETTING, kind="item", name=NAME, records=records, model_name=MODEL,

@@ -62,7 +62,7 @@ view = train_view(ds, SETTING)
 item_bank = teacher_bank(DATA, SETTING, "item")
 user_bank = teacher_bank(DATA, SETTING, "user")
 items = sample_ids(sorted(item_bank), N_ITEMS, SEED)
-co_chosen = view.neighbours(items, N_CO_CHOSEN, "item")
+co_chosen = view.item_neighbours(items, N_CO_CHOSEN)
 
 
 def item_examples(chooser_notes: dict[int, str] | None) -> list:

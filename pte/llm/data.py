@@ -118,7 +118,7 @@ def train_view(ds: Dataset, setting: str) -> "TrainView":
 
 
 class TrainView:
-    """Training interactions of one setting: user/item neighbours by cosine co-occurrence, and the items
+    """Training interactions of one setting: item neighbours by cosine co-occurrence, and the items
     most often chosen together with given ones."""
 
     def __init__(self, ds: Dataset, split: Split):
@@ -147,24 +147,16 @@ class TrainView:
         """Users who chose item i in training interactions."""
         return self.iu.indices[self.iu.indptr[i]:self.iu.indptr[i + 1]]
 
-    def neighbours(self, rows: np.ndarray, k: int, side: str = "user", among: np.ndarray | None = None,
-                   chunk: int = 256) -> dict[int, list[int]]:
-        """Top-k cosine neighbours (similarity > 0) of each row; ``among`` restricts the candidates."""
-        m = self.ui if side == "user" else self.iu
-        deg = np.asarray(m.sum(1)).ravel()
-        norm = 1.0 / np.sqrt(np.maximum(deg, 1.0))
-        allowed = None
-        if among is not None:
-            allowed = np.zeros(m.shape[0], bool)
-            allowed[np.asarray(among, dtype=np.int64)] = True
+    def item_neighbours(self, items: np.ndarray, k: int, chunk: int = 256) -> dict[int, list[int]]:
+        """Top-k cosine neighbours (similarity > 0) of each item over training co-occurrence."""
+        m = self.iu
+        norm = 1.0 / np.sqrt(np.maximum(np.asarray(m.sum(1)).ravel(), 1.0))
         out = {}
-        rows = np.asarray(rows, dtype=np.int64)
-        for s in range(0, len(rows), chunk):
-            r = rows[s:s + chunk]
+        items = np.asarray(items, dtype=np.int64)
+        for s in range(0, len(items), chunk):
+            r = items[s:s + chunk]
             sims = (m[r] @ m.T).toarray() * norm[r, None] * norm[None, :]
             sims[np.arange(len(r)), r] = 0.0
-            if allowed is not None:
-                sims[:, ~allowed] = 0.0
             for q, row in zip(r, sims):
                 cand = np.flatnonzero(row > 0)
                 best = cand[np.lexsort((cand, -row[cand]))][:k]  # ties: lower id first
