@@ -241,3 +241,16 @@ def test_recent_picks_follow_the_latest_training_items(ml100k, splits):
     seq = view.sequence(u).tolist()
     picks = [i for i, _, _ in view.co_chosen_with(seq[-2:], seq, P.N_PICKS)]
     assert line.endswith("; ".join(D.short_title(ml100k, i) for i in picks))
+
+
+
+def test_negatives_are_distinct_items_never_chosen_in_training(ml100k, splits):
+    view = D.TrainView(ml100k, splits["longtail"])
+    for u in view.train_users[:50].tolist():
+        seq = set(int(i) for i in view.sequence(u))
+        negs = D.training_negatives(view, u, 50, seed=3)
+        assert len(set(negs)) == 50 and not set(negs) & seq   # a repeated draw once counted twice in GRPO's ranking
+        assert negs == D.training_negatives(view, u, 50, seed=3) != D.training_negatives(view, u, 50, seed=4)
+        g = D.grpo_example(view, u, 3, 20, seed=3)
+        if g is not None:
+            assert len(set(g.extra["candidates"])) == len(g.extra["candidates"])

@@ -430,6 +430,21 @@ def item_example(view: TrainView, i: int, target: str, co_chosen: list[int], n_c
                    rec.provenance, extra={"options": rec.options})
 
 
+def training_negatives(view: TrainView, u: int, n: int, seed: int = 0) -> list[int]:
+    """``n`` distinct items the user has no *training* interaction with (seeded per user); validation
+    and test targets are never consulted, not even to exclude them."""
+    seen = set(int(i) for i in view.sequence(u))
+    if view.ds.n_items - len(seen) < n:
+        raise ValueError(f"user {u}: fewer than {n} items left to sample as negatives")
+    rng = np.random.default_rng([seed, u])
+    negs: list[int] = []
+    while len(negs) < n:
+        for c in rng.integers(0, view.ds.n_items, size=2 * n).tolist():
+            if len(negs) < n and c not in seen and c not in negs:  # a draw may repeat within the batch too
+                negs.append(c)
+    return negs
+
+
 def grpo_example(view: TrainView, u: int, k_holdout: int, n_negatives: int,
                  max_items: int = MAX_ITEMS, seed: int = 0, item_bank: dict[int, str] | None = None) -> Example | None:
     """(c): the last ``k_holdout`` training items are hidden; the reward ranks them among negatives.
@@ -445,14 +460,7 @@ def grpo_example(view: TrainView, u: int, k_holdout: int, n_negatives: int,
     held = sorted(set(seq[-k_holdout:]))
     if not [i for i in seq[:-k_holdout] if i not in held]:
         return None
-    rng = np.random.default_rng([seed, u])
-    seen = set(seq)
-    if view.ds.n_items - len(seen) < n_negatives:
-        raise ValueError(f"user {u}: fewer than {n_negatives} items left to sample as negatives")
-    negs: list[int] = []
-    while len(negs) < n_negatives:
-        cand = rng.integers(0, view.ds.n_items, size=2 * n_negatives)
-        negs += [int(c) for c in cand if int(c) not in seen and int(c) not in negs][:n_negatives - len(negs)]
+    negs = training_negatives(view, u, n_negatives, seed)
     rec = user_record(view, u, exclude=held, max_items=max_items, item_bank=item_bank)
     return Example(f"grpo-{u}", "grpo", u, P.user_prompt(rec.text), rec.provenance,
                    prefill=P.head_prefill("user", rec.head),
