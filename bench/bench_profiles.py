@@ -7,6 +7,7 @@ item) ranked among all items, training items masked; test is never read.
     python bench/bench_profiles.py --generate true    # first write the (a), (b) and untuned rungs for N_USERS users
     python bench/bench_profiles.py --shipped true     # from the profile texts shipped in results/<data>_profiles/
     python bench/bench_profiles.py --ship true        # copy this run's profile texts there (compact JSONL)
+    python bench/bench_profiles.py --shipped true --tag stages   # another tag's texts: results/<data>_profiles_<tag>/
 
 Rungs, user side (the profile's embedding as the query, cosine to the items' text embeddings,
 and to the final item profiles' embeddings):
@@ -25,9 +26,12 @@ Item side (the mean of the user's last ITEM_K training items' vectors as the que
   (d) sft_base_item, facts only
 Rows covering only some users are compared with the no-LLM text on exactly those users, and
 every LLM rung with the grounded rung on the same users (what the model's words and choices add
-to the fields it is given). Each printed row is appended to results/<data>_profiles.jsonl with TAG.
+to the fields it is given). Each stage is also compared with the one before it on the same users,
+paired, with a 95% bootstrap interval (untuned -> (a) -> (b) -> (c); grounded -> (c) and (d)): on
+200 users a step of a few percent is within noise, and the interval says so. Each printed row is appended to results/<data>_profiles.jsonl with TAG.
 """
 import json
+import re
 import subprocess
 import sys
 import time
@@ -50,7 +54,7 @@ TAG = "main"                # label of the appended rows (results/<data>_profile
 ITEM_K = 5                  # training items averaged into an item-side query (5 beat 1 and 10 on item text)
 GENERATE = False            # write the intermediate rungs' user profiles first (inference scripts, --limit)
 N_USERS = 200               # users the intermediate rungs generate (a seeded sample; 0 = all)
-SHIPPED = False             # read the profile texts shipped in results/<data>_profiles/ instead of outputs/
+SHIPPED = False             # read the profile texts shipped in results/<data>_profiles[_<tag>]/ instead of outputs/
 SHIP = False                # copy the profile texts this reads into results/<data>_profiles/ (compact JSONL)
 config = apply_overrides(globals())
 
@@ -68,7 +72,7 @@ RUNGS = [
     ("teacher", "item", pipeline.teacher_path(DATA, LLM, "item"), None),
     ("(d) sft_base_item", "item", pipeline.profile_path(DATA, LLM, "item_profile"), None),
 ]
-shipped = RESULTS / f"{Path(DATA).name}_profiles"
+shipped = RESULTS / (f"{Path(DATA).name}_profiles" + ("" if TAG == "main" else f"_{TAG}"))  # one folder per tag
 
 
 def source(path: Path) -> Path:
@@ -116,6 +120,23 @@ if item_profiles is not None:
     item_profiles[missing] = item_text[missing]
 
 
+# each stage against the stage before it, paired on the same users (B.paired_change)
+STEPS = {"(a) sft_base": "untuned", "(b) sft_base_mask": "(a) sft_base", "(c) grpo, users of (b)": "(b) sft_base_mask",
+         "(c) grpo": "grounded (no LLM)", "(d) sft_base_item": "grounded (no LLM)"}
+scorers: dict[tuple[str, str], B.ScoreFn] = {}
+
+
+def add_step(row: dict, score: B.ScoreFn, subset) -> dict:
+    """Record ``score`` and, when its stage's predecessor was scored, the paired step from it."""
+    key = (row["name"], row["side"])
+    scorers[key] = score
+    prev = STEPS.get(re.sub(r"^\(c\) grpo, \d+ users$", "(c) grpo, users of (b)", row["name"]))
+    if prev and (prev, row["side"]) in scorers:
+        before = B.row_ndcg10(scorers[(prev, row["side"])], split, subset)
+        row["step"] = {"from": prev, **B.paired_change(before, B.row_ndcg10(score, split, subset))}
+    return row
+
+
 def user_row(name: str, emb: np.ndarray) -> dict:
     """A user-side rung: vs item text (the ladder's number) and vs the final item profiles."""
     covered = B.covered_users(emb)
@@ -127,7 +148,7 @@ def user_row(name: str, emb: np.ndarray) -> dict:
         row["reference"] = B.user_side(split, facts_u, item_text, subset)
     if item_profiles is not None:
         row["vs_item_profiles"] = B.user_side(split, emb, item_profiles, subset)
-    return row
+    return add_step(row, B.user_scores(emb, item_text), subset)
 
 
 def item_row(name: str, emb: np.ndarray) -> dict:
@@ -135,7 +156,7 @@ def item_row(name: str, emb: np.ndarray) -> dict:
     row = B.ladder_row(name, "item", B.item_side(split, emb, ITEM_K), len(emb), base)
     if name not in ("item text", "grounded (no LLM)"):
         row["reference"] = B.item_side(split, facts_i, ITEM_K)
-    return row
+    return add_step(row, B.item_scores(emb, ITEM_K), None)
 
 
 rows = [B.ladder_row("popularity", "popularity", B.popularity(split), ds.n_items),
@@ -168,6 +189,7 @@ print(B.format_ladder(rows))
 for r in rows:
     if "vs_item_profiles" in r:
         print(f"  {r['name']:22s} user side vs the final item profiles: NDCG@10 {r['vs_item_profiles']['NDCG@10']:.4f}")
+print("\n".join(B.format_steps(rows)))
 sources = {f"{n} ({s})": str(p.relative_to(ROOT) if p.is_relative_to(ROOT) else p) for (n, s), (p, _) in texts.items()}
 stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
 for r in rows:
@@ -185,6 +207,6 @@ if SHIP:
         write_jsonl(out, ({k: r.get(k) for k in keep} for r in read_jsonl(path)))
         print(f"shipped {name} ({side}) -> {out} ({out.stat().st_size / 1e6:.2f} MB)")
     (shipped / "README.md").write_text(
-        f"Profile texts of the main run on {DATA} (one JSON line per id: internal id, raw id, text, valid), "
+        f"Profile texts of the {TAG!r} run on {DATA} (one JSON line per id: internal id, raw id, text, valid), "
         f"written by `python bench/bench_profiles.py --ship true`; `--shipped true` recomputes the ladder "
         f"from them.\nSources: {json.dumps(sources, indent=1)}\n")

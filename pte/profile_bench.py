@@ -36,6 +36,7 @@ SIDES = ("user", "item", "popularity")
 ITEM_K = 10            # training items averaged into an item-side query
 HISTORY_ITEMS = 10     # training items shown in the no-LLM user text
 SHOWN = ("NDCG@10", "HR@10", "NDCG@20")
+BOOTSTRAPS = 2000      # resamples of the paired interval of a step between two rungs
 
 
 # ----------------------------------------------------------------- rows and evaluation
@@ -68,6 +69,31 @@ def run(score: ScoreFn, split: Split, users: np.ndarray | list[int] | None = Non
     out = dict(res["full"])
     out.update(n_valid=len(split.valid), users=users_key(rows.users), seconds=res["seconds"])
     return out
+
+
+def row_ndcg10(score: ScoreFn, split: Split, users: np.ndarray | list[int] | None = None) -> np.ndarray:
+    """Per validation row (of ``users``, in ``valid_rows`` order), the full-ranking NDCG@10 of ``score``."""
+    from pte.evaluate import ranks
+    from pte.metrics import ndcg
+    rows = valid_rows(split, users)
+    with torch.no_grad():
+        return ndcg(ranks(score(rows), rows)["full"], 10).numpy()
+
+
+def paired_change(before: np.ndarray, after: np.ndarray, n_boot: int = BOOTSTRAPS, seed: int = 0) -> dict:
+    """Relative change of mean NDCG@10 from ``before`` to ``after`` (per-row values on the same rows),
+    with a 95% percentile bootstrap interval over rows, resampled in pairs: the users whose target
+    no rung finds add nothing but width, and the two rungs' shared luck cancels."""
+    before, after = np.asarray(before, np.float64), np.asarray(after, np.float64)
+    if before.shape != after.shape or before.ndim != 1 or not len(before):
+        raise ValueError(f"paired values must be two equal, non-empty vectors, got {before.shape} and {after.shape}")
+    idx = np.random.default_rng(seed).integers(0, len(before), size=(n_boot, len(before)))
+    b, a = before[idx].mean(1), after[idx].mean(1)
+    rel = (a - b) / np.where(b > 0, b, np.nan)
+    lo, hi = np.nanpercentile(rel, [2.5, 97.5])
+    m = before.mean()
+    return {"rel": float((after.mean() - m) / m) if m > 0 else float("nan"), "ci": [float(lo), float(hi)],
+            "n": int(len(before)), "bootstraps": n_boot}
 
 
 def _unit(x: np.ndarray) -> torch.Tensor:
@@ -240,3 +266,16 @@ def format_ladder(rows: list[dict]) -> str:
     widths = [max(len(x) for x in col) for col in zip(head, *body)]
     fmt = lambda cells: "  ".join(c.ljust(w) if j < 2 else c.rjust(w) for j, (c, w) in enumerate(zip(cells, widths)))
     return "\n".join([fmt(head), "  ".join("-" * w for w in widths), *(fmt(c) for c in body)])
+
+
+def format_steps(rows: list[dict]) -> list[str]:
+    """One line per rung that carries a paired ``step`` from the rung before it on the same users."""
+    out = []
+    for r in rows:
+        st = r.get("step")
+        if st:
+            lo, hi = st["ci"]
+            verdict = "up" if lo > 0 else "down" if hi < 0 else "within noise"
+            out.append(f"step {st['from']} -> {r['name']} ({r['side']} side, {st['n']} users): NDCG@10 "
+                       f"{st['rel']:+.1%}, 95% CI {lo:+.1%} to {hi:+.1%} ({verdict})")
+    return out

@@ -65,6 +65,37 @@ def test_user_side_subset_evaluates_exactly_those_rows():
         pb.user_side(split, users, items, users=[99])
 
 
+def test_row_values_average_to_the_rung_and_steps_are_paired():
+    split = toy_split([[PAD, 1, 2], [PAD, 3, 4], [5, 6, 7]], targets=[10, 11, 12])
+    items = np.eye(N_ITEMS, dtype=np.float32)
+    before = np.stack([items[10], items[0] + items[11] + items[13], items[0]])     # ranks 1, 3, miss
+    after = np.stack([items[10], items[11], items[0]])                             # ranks 1, 1, miss
+    vb = pb.row_ndcg10(pb.user_scores(before, items), split)
+    va = pb.row_ndcg10(pb.user_scores(after, items), split)
+    assert vb.mean() == pytest.approx(pb.user_side(split, before, items)["NDCG@10"])
+    assert list(va) == pytest.approx([1.0, 1.0, 0.0])
+    assert list(pb.row_ndcg10(pb.user_scores(after, items), split, users=[2, 1])) == pytest.approx([1.0, 0.0])
+    step = pb.paired_change(vb, va, n_boot=500)
+    assert step["rel"] == pytest.approx(2 / (1 + 0.5) - 1) and step["n"] == 3
+    assert 0 <= step["ci"][0] <= step["rel"] <= step["ci"][1]     # never lower for any user: never below 0
+    same = pb.paired_change(vb, vb, n_boot=200)
+    assert same["rel"] == 0 and same["ci"] == [0.0, 0.0]
+    # an equal mean gain spread over a few users is less certain than one every user shares
+    rng = np.random.default_rng(0)
+    base = rng.random(400)
+    spread = base + np.where(rng.random(400) < 0.1, 1.0, 0.0)
+    even = base + spread.mean() - base.mean()
+    w = lambda r: r["ci"][1] - r["ci"][0]
+    assert w(pb.paired_change(base, spread)) > 5 * w(pb.paired_change(base, even))
+    with pytest.raises(ValueError):
+        pb.paired_change(vb, va[:2])
+    lines = pb.format_steps([{"name": "(a)", "side": "user", "step": {"from": "untuned", **step}}, {"name": "x"},
+                             {"name": "(b)", "side": "user", "step": {"from": "(a)", **step, "ci": [0.01, 0.2]}},
+                             {"name": "(c)", "side": "user", "step": {"from": "(b)", **step, "ci": [-0.3, -0.1]}}])
+    assert "untuned -> (a)" in lines[0] and lines[0].endswith("(within noise)")   # one user of three: lo = 0
+    assert lines[1].endswith("(up)") and lines[2].endswith("(down)") and len(lines) == 3
+
+
 def test_item_side_uses_only_the_last_k_real_items():
     split = toy_split([[PAD, PAD, 1, 2, 3]], targets=[20])
     items = np.eye(N_ITEMS, dtype=np.float32)
