@@ -21,9 +21,11 @@ and to the final item profiles' embeddings):
   (b) sft_base_mask       the collaborative adapter before GRPO (N_USERS users)
   (c) grpo                user_profile: the final profiles, every user
   (c) grpo, facts only    the same profiles encoded without the model's sentence (--embed facts)
+  (c) grpo, sentence only that sentence alone (--embed sentence), with a sweep of its weight w added
+                          to the facts, unit(facts + w x sentence) (pte.profile_bench.sentence_sweep)
 Item side (the mean of the user's last ITEM_K training items' vectors as the query):
   item text, grounded (no LLM), (d) sft_base_item (item_profile: the final profiles), and
-  (d) sft_base_item, facts only
+  (d) sft_base_item, facts only / sentence only (with its sweep)
 Rows covering only some users are compared with the no-LLM text on exactly those users, and
 every LLM rung with the grounded rung on the same users (what the model's words and choices add
 to the fields it is given). Each stage is also compared with the one before it on the same users,
@@ -107,11 +109,13 @@ for name, side, path, _ in RUNGS:
     p = source(path)
     if p.exists():
         texts[(name, side)] = (p, B.profile_texts(p))
-# the final rungs encoded as the inference scripts' --embed facts would: what the model's sentence costs
+# the final rungs encoded as the inference scripts' --embed facts / sentence would: what the model's
+# sentence costs, and what it holds on its own
 for name, side in (("(c) grpo", "user"), ("(d) sft_base_item", "item")):
     if (name, side) in texts:
         p, t = texts[(name, side)]
-        texts[(f"{name}, facts only", side)] = (p, {i: embedded_text(x, side, "facts") for i, x in t.items()})
+        for part in ("facts", "sentence"):
+            texts[(f"{name}, {part} only", side)] = (p, {i: embedded_text(x, side, part) for i, x in t.items()})
 final_items = texts.get(("(d) sft_base_item", "item"))
 item_profiles = B.embed_texts(final_items[1], ds.n_items) if final_items else None
 # items without a valid profile keep their text, as the embedding file the backbones read does
@@ -161,9 +165,16 @@ def item_row(name: str, emb: np.ndarray) -> dict:
 
 rows = [B.ladder_row("popularity", "popularity", B.popularity(split), ds.n_items),
         user_row("no-LLM text", history), user_row("grounded (no LLM)", facts_u)]
-for name in ("teacher", "untuned", "(a) sft_base", "(b) sft_base_mask", "(c) grpo", "(c) grpo, facts only"):
+user_emb = {}
+for name in ("teacher", "untuned", "(a) sft_base", "(b) sft_base_mask", "(c) grpo", "(c) grpo, facts only",
+             "(c) grpo, sentence only"):
     if (name, "user") in texts:
-        rows.append(user_row(name, B.embed_texts(texts[(name, "user")][1], ds.n_users)))
+        user_emb[name] = B.embed_texts(texts[(name, "user")][1], ds.n_users)
+        rows.append(user_row(name, user_emb[name]))
+if "(c) grpo, sentence only" in user_emb:
+    facts_c = user_emb["(c) grpo, facts only"]
+    rows[-1]["sweep"] = B.sentence_sweep(split, facts_c, user_emb["(c) grpo, sentence only"],
+                                         lambda e: B.user_scores(e, item_text), B.covered_users(facts_c))
 # the final rung on the intermediate rungs' users too, so every stage is compared on the same users
 partial = [r for r in rows if r["name"] in ("(a) sft_base", "(b) sft_base_mask")]
 if partial and ("(c) grpo", "user") in texts:
@@ -177,6 +188,10 @@ if item_profiles is not None:
     rows.append(item_row("(d) sft_base_item", item_profiles))
     facts = B.embed_texts(texts[("(d) sft_base_item, facts only", "item")][1], ds.n_items)
     rows.append(item_row("(d) sft_base_item, facts only", np.where(missing[:, None], item_text, facts)))
+    sentence = B.embed_texts(texts[("(d) sft_base_item, sentence only", "item")][1], ds.n_items)
+    rows.append(item_row("(d) sft_base_item, sentence only", np.where(missing[:, None], item_text, sentence)))
+    rows[-1]["sweep"] = B.sentence_sweep(   # items without a valid profile keep their text at every weight
+        split, facts, sentence, lambda e: B.item_scores(np.where(missing[:, None], item_text, e), ITEM_K))
 if ("teacher", "item") in texts:
     print(f"(teacher item profiles cover {len(texts[('teacher', 'item')][1])} items: the item side needs every "
           f"item, so they have no item-side rung; the grounded rung holds what the teacher is given)")
@@ -188,8 +203,8 @@ print(f"\nProfile ladder on {DATA} (validation, full ranking over {ds.n_items} i
 print(B.format_ladder(rows))
 for r in rows:
     if "vs_item_profiles" in r:
-        print(f"  {r['name']:22s} user side vs the final item profiles: NDCG@10 {r['vs_item_profiles']['NDCG@10']:.4f}")
-print("\n".join(B.format_steps(rows)))
+        print(f"  {r['name']:32s} user side vs the final item profiles: NDCG@10 {r['vs_item_profiles']['NDCG@10']:.4f}")
+print("\n".join(B.format_steps(rows) + B.format_sweeps(rows)))
 sources = {f"{n} ({s})": str(p.relative_to(ROOT) if p.is_relative_to(ROOT) else p) for (n, s), (p, _) in texts.items()}
 stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
 for r in rows:
@@ -200,7 +215,7 @@ print(f"rows appended to {RESULTS / (Path(DATA).name + '_profiles.jsonl')} (tag 
 if SHIP:
     shipped.mkdir(parents=True, exist_ok=True)
     for (name, side), (path, _) in texts.items():
-        if name.endswith("facts only"):   # the same file as its rung
+        if name.endswith(("facts only", "sentence only")):   # the same file as its rung
             continue
         keep = ("id", "raw", "text", "valid", "error")
         out = shipped / f"{path.parent.parent.name}_{path.parent.name}_{path.stem}.jsonl"

@@ -287,14 +287,14 @@ def doc_blocks(text: str) -> list[tuple[str, str]]:
 
 def profile_ladder(rows: list[dict], tag: str) -> str:
     """The latest profile-ladder run of ``tag`` (rows bench/bench_profiles.py appended) as a table."""
-    from pte.profile_bench import format_ladder, format_steps
+    from pte.profile_bench import format_ladder, format_steps, format_sweeps
     runs = [r for r in rows if r.get("tag") == tag]
     if not runs:
         return f"(no profile-ladder rows with tag {tag!r})\n"
     latest = max(r["time"] for r in runs)
     ladder = [r for r in runs if r["time"] == latest]
     extra = [f"{r['name']} (user side, vs the final item profiles): NDCG@10 {r['vs_item_profiles']['NDCG@10']:.4f}"
-             for r in ladder if "vs_item_profiles" in r] + format_steps(ladder)
+             for r in ladder if "vs_item_profiles" in r] + format_steps(ladder) + format_sweeps(ladder)
     return "```\n" + format_ladder(ladder) + "\n" + "\n".join(extra) + "\n```\n"
 
 

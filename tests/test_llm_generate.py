@@ -153,8 +153,9 @@ def test_finalize_embeds_facts_only_when_asked(tiny_ds):
     facts = "User identity: an adult who mostly chooses Horror; Likely next: Alien (1979)"
     assert embedded_text(line, "user", "facts") == facts and embedded_text(line, "user") == line
     assert embedded_text("no shape here", "user", "facts") == "no shape here"   # fallback texts stay whole
+    assert embedded_text(line, "user", "sentence") == "User interests: space horror"
     with pytest.raises(ValueError, match="embed"):
-        embedded_text(line, "user", "sentence")
+        embedded_text(line, "user", "words")
     _, emb = finalize({0: _row(0, line)}, ds=tiny_ds, kind="user", name="f", data="tinyds", setting="longtail",
                       expected=[0], encoder="minilm", skipped={1: "cold", 2: "cold"}, embed="facts")
     vec = load_embeddings(emb, tiny_ds, "user")

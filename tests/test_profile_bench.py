@@ -96,6 +96,26 @@ def test_row_values_average_to_the_rung_and_steps_are_paired():
     assert lines[1].endswith("(up)") and lines[2].endswith("(down)") and len(lines) == 3
 
 
+def test_sentence_sweep_mixes_unit_rows_and_pairs_the_best_weight_with_the_facts():
+    split = toy_split([[PAD, 1, 2], [PAD, 3, 4], [5, 6, 7]], targets=[10, 11, 12])
+    items = np.eye(N_ITEMS, dtype=np.float32)
+    facts = np.stack([items[10] / 2 + items[13], items[11] / 2 + items[14], np.zeros(N_ITEMS, np.float32)])
+    sentence = np.stack([items[10], items[11], items[12]])       # points at every target
+    m = pb.mixed(facts, sentence, 0.5)
+    assert np.allclose(np.linalg.norm(m, axis=1), 1)
+    assert np.allclose(pb.mixed(facts, sentence, 0)[:2], facts[:2] / np.linalg.norm(facts[:2], axis=1, keepdims=True))
+    assert not pb.mixed(facts, 0 * sentence, 1.0)[2].any()      # neither part: the row stays zero
+    sw = pb.sentence_sweep(split, facts, sentence, lambda e: pb.user_scores(e, items), users=[0, 1],
+                           weights=(0.0, 1.0, 2.0))
+    assert sw["ndcg10"][0] == pytest.approx(1 / math.log2(3))   # the facts put item 13/14 first: rank 2
+    assert sw["ndcg10"][1] == sw["ndcg10"][2] == pytest.approx(1.0) and sw["best"]["w"] == 1.0
+    assert sw["best"]["n"] == 2 and sw["best"]["rel"] == pytest.approx(math.log2(3) - 1)
+    line = pb.format_sweeps([{"name": "(c)", "side": "user", "sweep": sw}, {"name": "x"}])
+    assert len(line) == 1 and "best w 1" in line[0] and "w 0: 0.6309 | 1: 1.0000 | 2: 1.0000" in line[0]
+    with pytest.raises(ValueError, match="first weight"):
+        pb.sentence_sweep(split, facts, sentence, lambda e: pb.user_scores(e, items), weights=(0.5, 1.0))
+
+
 def test_item_side_uses_only_the_last_k_real_items():
     split = toy_split([[PAD, PAD, 1, 2, 3]], targets=[20])
     items = np.eye(N_ITEMS, dtype=np.float32)

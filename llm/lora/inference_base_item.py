@@ -26,7 +26,7 @@ SETTING = "both"           # training interactions: both = those both settings t
 MODEL = BUNDLED
 ADAPTER = "sft_base_item"   # a stage name, a folder, or "none"
 ENCODER = "minilm"
-EMBED = "profile"           # what is encoded: profile (the whole line) | facts (without the model's sentence)
+EMBED = "profile"           # what is encoded: profile (the whole line) | facts (without the model's sentence) | sentence (it alone)
 N_CHOOSERS = 4              # users described per item
 MAX_NEW_TOKENS = 32         # after the facts: the words and the picked numbers (~20 tokens)
 BATCH_SIZE = 64

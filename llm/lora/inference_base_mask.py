@@ -27,7 +27,7 @@ ADAPTER_SETTING = "both"   # where the adapters were trained (the training scrip
 MODEL = BUNDLED
 ADAPTER = "grpo"            # the mask + RL adapter; "sft_base_mask" skips RL; "none" = base model
 ENCODER = "minilm"
-EMBED = "profile"           # what is encoded: profile (the whole line) | facts (without the model's sentence)
+EMBED = "profile"           # what is encoded: profile (the whole line) | facts (without the model's sentence) | sentence (it alone)
 MAX_ITEMS = 8               # recent training items in the prompt (as in training)
 MAX_NEW_TOKENS = 32         # after the facts: the words and the picked numbers (~20 tokens)
 BATCH_SIZE = 64

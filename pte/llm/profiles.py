@@ -20,19 +20,23 @@ from pte.llm.generate import Backend, GenSettings, Job, read_done, run_generatio
 from pte.pipeline import adapter_dir, embedding_path, outputs_dir, profile_path, teacher_path
 
 FALLBACKS = ("", "zeros", "text")  # "" = error; zeros = zero vector; text = encode the raw description
-EMBEDS = ("profile", "facts")       # what a profile's embedding encodes (embedded_text)
+EMBEDS = ("profile", "facts", "sentence")  # what a profile's embedding encodes (embedded_text)
 
 
 def embedded_text(text: str, kind: str, embed: str = "profile") -> str:
-    """The part of a profile its embedding encodes: the whole line ("profile"), or ("facts") the line
-    without the model's own sentence: the computed facts and the picked titles. The ladder measures
-    what the sentence adds (bench/bench_profiles.py), which is why both are offered."""
+    """The part of a profile its embedding encodes: the whole line ("profile"); ("facts") the line
+    without the model's own sentence: the computed facts and the picked titles; or ("sentence") that
+    sentence alone, with its field name. The ladder measures what the sentence adds and holds on its
+    own (bench/bench_profiles.py), which is why all three are offered. A text without the profile's
+    shape (a fallback) is encoded whole."""
     if embed not in EMBEDS:
         raise ValueError(f"embed must be one of {EMBEDS}, got {embed!r}")
     from pte.llm.data import facts_line
-    from pte.llm.prompts import split_profile
-    parts = split_profile(text, kind) if embed == "facts" else None
-    return facts_line(kind, parts[0], parts[2]) if parts else text
+    from pte.llm.prompts import fields_of, split_profile
+    parts = split_profile(text, kind) if embed != "profile" else None
+    if not parts:
+        return text
+    return facts_line(kind, parts[0], parts[2]) if embed == "facts" else f"{fields_of(kind)[1]}: {parts[1]}"
 
 
 def partial_path(final: str | Path, rank: int = 0, world: int = 1) -> Path:
