@@ -13,6 +13,7 @@ chosen ``SETTING``; ``--max_len 20`` sets it for whichever setting runs.
 """
 from __future__ import annotations
 
+import ast
 import re
 import sys
 from pathlib import Path
@@ -36,10 +37,29 @@ def _per_setting(value: Any) -> bool:
     return isinstance(value, dict) and bool(value) and all(isinstance(v, _SIMPLE) for v in value.values())
 
 
+def _assigned(namespace: Mapping[str, Any]) -> set[str] | None:
+    """The names a script's own source assigns outside functions and classes (None without a source
+    file). An UPPERCASE name it imports is another module's constant: setting the script's copy
+    would change nothing that module computes, so it is no option of the script."""
+    path = namespace.get("__file__")
+    if not path or not Path(path).exists():
+        return None
+    names, todo = set(), list(ast.parse(Path(path).read_text()).body)
+    while todo:
+        node = todo.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+            continue
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.add(node.id)
+        todo.extend(ast.iter_child_nodes(node))
+    return names
+
+
 def _tunables(namespace: Mapping[str, Any]) -> dict[str, Any]:
+    own = _assigned(namespace)
     return {k: v for k, v in namespace.items()
-            if k.isupper() and not k.startswith("_") and (isinstance(v, _SIMPLE) or v is None or _per_setting(v)
-                                                          or isinstance(v, (list, tuple)))}
+            if k.isupper() and not k.startswith("_") and (own is None or k in own)
+            and (isinstance(v, _SIMPLE) or v is None or _per_setting(v) or isinstance(v, (list, tuple)))}
 
 
 def parse_value(key: str, text: str, default: Any) -> Any:

@@ -35,3 +35,14 @@ def test_choices_and_extra_namespaces():
         apply_overrides(g, ["--setting", "warm"], choices={"SETTING": ("coldstart", "longtail")})
     apply_overrides(g, ["--pte_hidden", "8"], extra=[method])
     assert method["PTE_HIDDEN"] == 8
+
+
+def test_imported_constants_are_not_options(tmp_path):
+    """A constant a script imports belongs to its module: --<it> would change nothing, so it is refused."""
+    script = tmp_path / "script.py"
+    script.write_text("from pte.llm.data import RECENT_ITEMS\nEPOCHS = 10\nif True:\n    LR, SEED = 1e-3, 0\n"
+                      "def f():\n    INNER = 1\n")
+    g = {"__file__": str(script), "RECENT_ITEMS": 2, "EPOCHS": 10, "LR": 1e-3, "SEED": 0, "INNER": 1}
+    assert apply_overrides(g, ["--lr", "0.1"]) == {"epochs": 10, "lr": 0.1, "seed": 0}
+    with pytest.raises(ConfigError, match="unknown option --recent_items"):
+        apply_overrides(g, ["--recent_items", "3"])
