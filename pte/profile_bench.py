@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import replace
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -100,12 +101,11 @@ def paired_change(before: np.ndarray, after: np.ndarray, n_boot: int = BOOTSTRAP
 def mixed(facts: np.ndarray, sentence: np.ndarray, w: float) -> np.ndarray:
     """Unit rows of facts + w * sentence: a profile's facts embedding with its model-written sentence's
     embedding added at weight ``w`` (0: the facts alone). A row with neither stays zero."""
-    x = np.asarray(facts, np.float32) + np.float32(w) * np.asarray(sentence, np.float32)
-    norm = np.linalg.norm(x, axis=1, keepdims=True)
-    return (x / np.where(norm > 0, norm, 1)).astype(np.float32)
+    return _unit(np.asarray(facts, np.float32) + np.float32(w) * np.asarray(sentence, np.float32)).numpy()
 
 
-def sentence_sweep(split: Split, facts: np.ndarray, sentence: np.ndarray, score_of, users=None,
+def sentence_sweep(split: Split, facts: np.ndarray, sentence: np.ndarray, score_of: Callable[[np.ndarray], ScoreFn],
+                   users: np.ndarray | list[int] | None = None,
                    weights: tuple[float, ...] = SENTENCE_WEIGHTS) -> dict:
     """Validation NDCG@10 of ``mixed(facts, sentence, w)`` for each weight (``score_of`` turns an
     embedding into a ScoreFn), and the best w > 0 against w = 0, paired over the same rows. The best
