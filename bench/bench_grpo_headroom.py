@@ -9,8 +9,11 @@ the profile names; its held-out term is the NDCG of the user's hidden last train
 sampled negatives, ranked by cosine to the profile's embedding. This scores, on the same held-out
 users, every choice a policy has: each fixed set of listed positions (what one rule for all users
 gets), the best set per user (an oracle: what a policy that knew each user's hidden items would
-get), and, with the first three picks, other wordings of the one sentence the model writes. The
-sentence is a template ("Enjoys the genre of <the record's genres> movies") standing in for the
+get), per-user rules that read only what the prompt shows (the three listed titles closest, in the
+reward's encoder, to the user's own listed titles or to the record's genres: what a policy could
+learn from the prompt alone), and, with the first three picks, other wordings of the one sentence
+the model writes. Each row is compared with the first, paired over users with a 95% bootstrap
+interval (pte.profile_bench.paired_change). The sentence is a template ("Enjoys the genre of <the record's genres> movies") standing in for the
 model's greedy words; the first row shows how close it comes to the stage's own measurement.
 Only training interactions are read (the GRPO stage's held-out items are training items).
 """
@@ -23,11 +26,13 @@ import numpy as np
 from pte.config import apply_overrides
 from pte.data import load_dataset
 from pte.embeddings import load_embeddings
+from pte.encoder import encode
 from pte.io import append_jsonl, read_jsonl
 from pte.llm import prompts as P
 from pte.llm.rewards import RecReward
 from pte.paths import RESULTS, dataset_dir
 from pte.pipeline import LLM_SETTING, adapter_dir, train_data_path
+from pte.profile_bench import paired_change
 
 DATA = "ml-100k"
 STAGE = "grpo"              # the GRPO run whose held-out users are scored (rl_training.py --out)
@@ -86,15 +91,29 @@ grid = scores([profile(e, template(e), s) for e in examples for s in sets],
 first = sets.index(tuple(range(N_PICKS)))
 best_fixed = int(grid.mean(0).argmax())
 
-rows = [("picks 1-3, genre sentence (the greedy policy's choice)", float(grid[:, first].mean()))]
-rows += [(f"best fixed picks for all users: {', '.join(str(k + 1) for k in sets[best_fixed])}",
-          float(grid[:, best_fixed].mean())),
-         (f"mean over the {len(sets)} fixed pick sets (random picks)", float(grid.mean())),
-         ("best picks per user (oracle)", float(grid.max(1).mean()))]
+
+def closest_picks(reference: list[str]) -> list[int]:
+    """Per user, the index in ``sets`` of the N_PICKS listed titles closest to the mean of the
+    user's ``reference`` texts (cosine in the reward's encoder): a rule that reads only the prompt."""
+    chosen = []
+    for e, ref in zip(examples, reference):
+        options = encode(e["options"][:n_options], ENCODER)
+        target = encode(ref, ENCODER).mean(0)
+        top = np.argsort(-(options @ target), kind="stable")[:N_PICKS]
+        chosen.append(sets.index(tuple(sorted(int(k) for k in top))))
+    return chosen
+
+
+users = np.arange(len(examples))
+rows = [("picks 1-3, genre sentence (the greedy policy's choice)", grid[:, first]),
+        (f"best fixed picks for all users: {', '.join(str(k + 1) for k in sets[best_fixed])}", grid[:, best_fixed]),
+        (f"mean over the {len(sets)} fixed pick sets (random picks)", grid.mean(1)),
+        ("per user: the 3 listed closest to the user's own titles", grid[users, closest_picks([own_titles(e) for e in examples])]),
+        ("per user: the 3 listed closest to the record's genres", grid[users, closest_picks([[genres(e)] for e in examples])]),
+        ("best picks per user (oracle)", grid.max(1))]
 for name, sentence in SENTENCES.items():
     if sentence is not template:
-        rows.append((f"picks 1-3, {name}", float(scores([profile(e, sentence(e), sets[first]) for e in examples],
-                                                          examples).mean())))
+        rows.append((f"picks 1-3, {name}", scores([profile(e, sentence(e), sets[first]) for e in examples], examples)))
 
 # ---- report
 base = rows[0][1]
@@ -102,12 +121,15 @@ print(f"GRPO held-out users: {len(examples)} ({examples_path}); {len(examples[0]
       f"{len(examples[0]['candidates'])} candidates; {n_options} listed titles, {N_PICKS} picked")
 if measured is not None:
     print(f"the stage's own held-out NDCG before training (the model's greedy words): {measured:.4f}")
-print(f"{'profile':62s} {'NDCG':>7s} {'vs first':>9s}")
-for name, v in rows:
-    print(f"{name:62s} {v:7.4f} {100 * (v / base - 1):+8.1f}%")
+print(f"{'profile':62s} {'NDCG':>7s} {'vs first':>9s}  95% CI (paired over users)")
+changes = [paired_change(base, v) for _, v in rows]
+for (name, v), ch in zip(rows, changes):
+    ci = "" if v is base else f"{100 * ch['ci'][0]:+.1f}% to {100 * ch['ci'][1]:+.1f}%"
+    print(f"{name:62s} {v.mean():7.4f} {100 * ch['rel']:+8.1f}%  {ci}")
 if SHIP:
     out = RESULTS / f"{DATA}_grpo_headroom.jsonl"
-    for name, v in rows:
-        append_jsonl(out, {"data": DATA, "tag": TAG, "profile": name, "ndcg": round(v, 4), "n_users": len(examples),
-                           "measured_before": measured, "config": config})
+    for (name, v), ch in zip(rows, changes):
+        append_jsonl(out, {"data": DATA, "tag": TAG, "profile": name, "ndcg": round(float(v.mean()), 4),
+                           "vs_first": round(ch["rel"], 4), "ci": [round(c, 4) for c in ch["ci"]],
+                           "n_users": len(examples), "measured_before": measured, "config": config})
     print(f"appended {len(rows)} rows to {out}")
