@@ -158,10 +158,40 @@ def test_llmesr_refresh_reuses_states(ml100k, splits, monkeypatch):
     fresh = rep.aux_loss(batch)
     assert calls and max(calls) < ml100k.n_users
     monkeypatch.setattr(reps.llmesr, "LLMESR_REFRESH", 3)
+    monkeypatch.setattr(reps.llmesr, "LLMESR_REFRESH_WORK", 0)   # N steps, whatever a refresh costs
     calls.clear()
     losses = [rep.aux_loss(batch) for _ in range(5)]
     assert torch.allclose(losses[0], fresh)
     assert calls == [ml100k.n_users, ml100k.n_users]   # refreshed at steps 1 and 4
+
+
+def test_llmesr_refresh_work_is_bounded(ml100k, splits, monkeypatch):
+    """LLMESR_REFRESH_WORK: refreshes come no more often than keeps their encoding within that many
+    batches per step, so on more users they are rarer; the shipped recipe's ml-100k runs keep N = 20."""
+    split = splits["longtail"]
+    rep = build("llmesr", ml100k, split)
+    users, inputs = training_batch(split, ml100k.n_items)
+    encode = toy_encode(rep, ml100k.n_items)
+    calls = []
+
+    def counted(x):
+        calls.append(len(x))
+        return encode(x)
+
+    batch = Batch(users, inputs, encode(inputs), encode=counted)
+    monkeypatch.setattr(reps.llmesr, "LLMESR_REFRESH", 2)
+    monkeypatch.setattr(reps.llmesr, "LLMESR_REFRESH_WORK", 1.0)
+    every = -(-ml100k.n_users // len(users))          # ceil(n_users / batch)
+    assert every > 2
+    for _ in range(every + 1):
+        rep.aux_loss(batch)
+    assert calls == [ml100k.n_users, ml100k.n_users]  # at step 1 and step every + 1
+    assert rep.refresh_every() == every
+    for b in (32, 64):                                 # the SASRec/DreamRec batch sizes of both settings
+        rep._batch = b
+        monkeypatch.setattr(reps.llmesr, "LLMESR_REFRESH_WORK", 1.5)
+        monkeypatch.setattr(reps.llmesr, "LLMESR_REFRESH", 20)
+        assert rep.refresh_every() == 20
 
 
 # one epoch over all training rows (--fraction cuts evaluation rows only); larger batches = fewer steps

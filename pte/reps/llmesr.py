@@ -46,12 +46,17 @@ Deliberate differences from liuqidong07/LLM-ESR
   1 head, 2 layers, dropout 0.5, lr 1e-3); set them on the backbone's command line.
 - LLMESR_REFRESH = N > 0 (the default, 20) reuses every user's state for N steps
   instead of encoding each batch's neighbours afresh: targets up to N steps stale (they are
-  detached either way), about 10x less encoder work per step.
+  detached either way), about 10x less encoder work per step on ml-100k. A refresh encodes
+  every user, so with N fixed its cost per step grew with the users (ml-1m: 9x a training
+  step's encoding, Beauty: 30x); LLMESR_REFRESH_WORK caps it at 1.5 batches per step by
+  refreshing less often where there are more users (refresh_every).
 - The neighbours' states are computed under no_grad (the original computes, then
   detaches: same values), and each distinct neighbour of a batch is encoded once.
 - Top-100 then the first 10, as the original, is the top-10 by cosine: no 100 constant.
 """
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import torch
@@ -71,6 +76,9 @@ LLMESR_RESIDUAL = 0.0       # weight of the original view added to the cross-att
 LLMESR_CHUNK = 2048         # neighbour sequences encoded per forward pass
 LLMESR_REFRESH = 20         # N: every user's state recomputed every N steps and reused in between (far
                             # cheaper on a CPU); 0: neighbours' states recomputed every step (the original)
+LLMESR_REFRESH_WORK = 1.5   # and at most every n_users / (this x batch size) steps, so that refreshing costs
+                            # about this many batches' encoding per step whatever the number of users
+                            # (N: ml-100k 20 in every run, ml-1m 63-126, Beauty 466); 0: N steps always
 
 
 class CrossAttention(nn.Module):
@@ -123,6 +131,7 @@ class LLMESR(Representation):
         self.register_buffer("neighbours", torch.as_tensor(table), persistent=False)
         self._sequences: dict[int, torch.Tensor] = {}
         self._states: tuple[int, int, torch.Tensor] | None = None   # (length, steps since refresh, [n_users, dim])
+        self._batch = 1                                              # the largest batch seen (refresh_every)
 
     # ---- views
     def item_table(self) -> torch.Tensor:
@@ -172,10 +181,18 @@ class LLMESR(Representation):
         length, device = batch.inputs.shape[1], batch.inputs.device
         if LLMESR_REFRESH <= 0:
             return self.encode(batch.encode, self.sequences(length, device)[uniq])
-        if self._states is None or self._states[0] != length or self._states[1] >= LLMESR_REFRESH:
+        self._batch = max(self._batch, len(batch.users))
+        if self._states is None or self._states[0] != length or self._states[1] >= self.refresh_every():
             self._states = (length, 0, self.encode(batch.encode, self.sequences(length, device)))
         self._states = (length, self._states[1] + 1, self._states[2])
         return self._states[2][uniq]
+
+    def refresh_every(self) -> int:
+        """Steps between refreshes of every user's state: LLMESR_REFRESH, or more where a refresh
+        (n_users sequences) would cost over LLMESR_REFRESH_WORK batches (the largest seen) per step."""
+        if LLMESR_REFRESH_WORK <= 0:
+            return LLMESR_REFRESH
+        return max(LLMESR_REFRESH, math.ceil(self.n_users / (LLMESR_REFRESH_WORK * self._batch)))
 
     @staticmethod
     def encode(encode, seqs: torch.Tensor) -> torch.Tensor:
