@@ -13,8 +13,9 @@ get), per-user rules that read only what the prompt shows (the three listed titl
 reward's encoder, to the user's own listed titles or to the record's genres: what a policy could
 learn from the prompt alone), and, with the first three picks, other wordings of the one sentence
 the model writes. Each row is compared with the first, paired over users with a 95% bootstrap
-interval (pte.profile_bench.paired_change). The sentence is a template ("Enjoys the genre of <the record's genres> movies") standing in for the
-model's greedy words; the first row shows how close it comes to the stage's own measurement.
+interval (pte.profile_bench.paired_change). The sentence is a template ("Enjoys the genre of
+<the record's genres> movies") standing in for the model's greedy words; the first row shows how
+close it comes to the stage's own measurement.
 Only training interactions are read (the GRPO stage's held-out items are training items).
 """
 import itertools

@@ -140,6 +140,16 @@ def test_llmesr_skips_unknown_users(ml100k, splits):
     assert rep.aux_loss(Batch(users, inputs, encode(inputs), encode=encode)) is None
 
 
+def counting(encode):
+    """``encode`` that records the number of rows of every call, and that record."""
+    calls = []
+
+    def counted(x):
+        calls.append(len(x))
+        return encode(x)
+    return counted, calls
+
+
 def test_llmesr_refresh_reuses_states(ml100k, splits, monkeypatch):
     """LLMESR_REFRESH = N: the same loss as the per-step original right after a refresh, and
     every user's state encoded once per N steps instead of each batch's neighbours every step."""
@@ -147,12 +157,7 @@ def test_llmesr_refresh_reuses_states(ml100k, splits, monkeypatch):
     rep = build("llmesr", ml100k, split)
     users, inputs = training_batch(split, ml100k.n_items)
     encode = toy_encode(rep, ml100k.n_items)
-    calls = []
-
-    def counted(x):
-        calls.append(len(x))
-        return encode(x)
-
+    counted, calls = counting(encode)
     batch = Batch(users, inputs, encode(inputs), encode=counted)
     monkeypatch.setattr(reps.llmesr, "LLMESR_REFRESH", 0)   # the original: every batch's neighbours, every step
     fresh = rep.aux_loss(batch)
@@ -172,12 +177,7 @@ def test_llmesr_refresh_work_is_bounded(ml100k, splits, monkeypatch):
     rep = build("llmesr", ml100k, split)
     users, inputs = training_batch(split, ml100k.n_items)
     encode = toy_encode(rep, ml100k.n_items)
-    calls = []
-
-    def counted(x):
-        calls.append(len(x))
-        return encode(x)
-
+    counted, calls = counting(encode)
     batch = Batch(users, inputs, encode(inputs), encode=counted)
     monkeypatch.setattr(reps.llmesr, "LLMESR_REFRESH", 2)
     monkeypatch.setattr(reps.llmesr, "LLMESR_REFRESH_WORK", 1.0)
