@@ -140,25 +140,23 @@ def test_llmesr_skips_unknown_users(ml100k, splits):
     assert rep.aux_loss(Batch(users, inputs, encode(inputs), encode=encode)) is None
 
 
-def counting(encode):
-    """``encode`` that records the number of rows of every call, and that record."""
+def counted_batch(ml100k, split):
+    """An llmesr rep, a training batch whose encoder records the rows of every call, and that record."""
+    rep = build("llmesr", ml100k, split)
+    users, inputs = training_batch(split, ml100k.n_items)
+    encode = toy_encode(rep, ml100k.n_items)
     calls = []
 
     def counted(x):
         calls.append(len(x))
         return encode(x)
-    return counted, calls
+    return rep, Batch(users, inputs, encode(inputs), encode=counted), calls
 
 
 def test_llmesr_refresh_reuses_states(ml100k, splits, monkeypatch):
     """LLMESR_REFRESH = N: the same loss as the per-step original right after a refresh, and
     every user's state encoded once per N steps instead of each batch's neighbours every step."""
-    split = splits["longtail"]
-    rep = build("llmesr", ml100k, split)
-    users, inputs = training_batch(split, ml100k.n_items)
-    encode = toy_encode(rep, ml100k.n_items)
-    counted, calls = counting(encode)
-    batch = Batch(users, inputs, encode(inputs), encode=counted)
+    rep, batch, calls = counted_batch(ml100k, splits["longtail"])
     monkeypatch.setattr(reps.llmesr, "LLMESR_REFRESH", 0)   # the original: every batch's neighbours, every step
     fresh = rep.aux_loss(batch)
     assert calls and max(calls) < ml100k.n_users
@@ -173,15 +171,10 @@ def test_llmesr_refresh_reuses_states(ml100k, splits, monkeypatch):
 def test_llmesr_refresh_work_is_bounded(ml100k, splits, monkeypatch):
     """LLMESR_REFRESH_WORK: refreshes come no more often than keeps their encoding within that many
     batches per step, so on more users they are rarer; the shipped recipe's ml-100k runs keep N = 20."""
-    split = splits["longtail"]
-    rep = build("llmesr", ml100k, split)
-    users, inputs = training_batch(split, ml100k.n_items)
-    encode = toy_encode(rep, ml100k.n_items)
-    counted, calls = counting(encode)
-    batch = Batch(users, inputs, encode(inputs), encode=counted)
+    rep, batch, calls = counted_batch(ml100k, splits["longtail"])
     monkeypatch.setattr(reps.llmesr, "LLMESR_REFRESH", 2)
     monkeypatch.setattr(reps.llmesr, "LLMESR_REFRESH_WORK", 1.0)
-    every = -(-ml100k.n_users // len(users))          # ceil(n_users / batch)
+    every = -(-ml100k.n_users // len(batch.users))          # ceil(n_users / batch)
     assert every > 2
     for _ in range(every + 1):
         rep.aux_loss(batch)
