@@ -126,6 +126,25 @@ def test_unisrec_gates_sum_to_one(ml100k, splits):
     assert torch.allclose(rep.item_table(), expected, atol=1e-5)
 
 
+def test_unisrec_experts_whiten_then_project():
+    """Each expert is W_i(dropout(x) - b_i), with its own dropout mask, however it is computed."""
+    torch.manual_seed(0)
+    moe = unisrec.MoEAdaptor(3, 6, 4, dropout=0.5, noise=False).double()
+    with torch.no_grad():
+        moe.bias.normal_()
+    x = torch.randn(5, 6, dtype=torch.float64)
+    for train in (False, True):
+        moe.train(train)
+        torch.manual_seed(1)
+        out = moe.experts(x)
+        torch.manual_seed(1)
+        keep = torch.rand(3, 5, 6) >= 0.5 if train else torch.ones(3, 5, 6, dtype=torch.bool)
+        for i in range(3):
+            dropped = x * keep[i] / (0.5 if train else 1.0)
+            assert torch.allclose(out[:, i], (dropped - moe.bias[i]) @ moe.weight[i], atol=1e-12)
+    assert not keep.all() and keep.any()                               # the masks did drop entries
+
+
 # ---- LLMInit
 @pytest.mark.parametrize("mode", ["var", "uni"])
 def test_llminit_init_equals_the_selected_dims(mode, ml100k, splits, monkeypatch):
