@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from pte.batch import as_tensor, batches
+from pte.dropout import Dropout
 from pte.evaluate import evaluate
 from pte.io import atomic_path
 from pte.splits import Samples, Split, windows
@@ -36,7 +37,7 @@ class Aligner(nn.Module):
         d = item_emb.shape[1]
         self.register_buffer("E", torch.as_tensor(item_emb))
         self.register_buffer("U", torch.as_tensor(user_emb) if user_emb is not None else torch.zeros(0, d))
-        self.item_head = nn.Sequential(nn.Linear(d, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, d))
+        self.item_head = nn.Sequential(nn.Linear(d, hidden), nn.GELU(), Dropout(dropout), nn.Linear(hidden, d))
         nn.init.zeros_(self.item_head[-1].weight)   # start at the identity: aligned = raw at step 0
         nn.init.zeros_(self.item_head[-1].bias)
         self.hist = nn.Linear(d, d)

@@ -34,6 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from pte.dropout import Dropout
 from pte.history import CausalHistory
 from pte.reps import Batch, Representation
 
@@ -124,7 +125,7 @@ class Block(nn.Module):
         self.heads, self.dropout = heads, dropout
         self.norm_q, self.norm_ff, self.norm_out = nn.LayerNorm(dim), nn.LayerNorm(dim), nn.LayerNorm(dim)
         self.q, self.k, self.v = nn.Linear(dim, dim), nn.Linear(dim, dim), nn.Linear(dim, dim)
-        self.ffn = nn.Sequential(nn.Linear(dim, dim), nn.ReLU(), nn.Linear(dim, dim), nn.Dropout(dropout))
+        self.ffn = nn.Sequential(nn.Linear(dim, dim), nn.ReLU(), nn.Linear(dim, dim), Dropout(dropout))
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         b, l, d = x.shape
@@ -154,7 +155,7 @@ class DreamRec(CausalHistory, nn.Module):
         self.pos = nn.Embedding(max_len, d)                # N(0, 1), as the original
         self.blocks = nn.ModuleList(Block(d, heads, dropout) for _ in range(layers))
         self.norm = nn.LayerNorm(d)
-        self.drop = nn.Dropout(dropout)
+        self.drop = Dropout(dropout)
         self.none = nn.Parameter(torch.randn(d))           # the dropped condition
         self.step = StepEmbedding(d)
         self.denoiser = (nn.Linear(3 * d, d) if denoiser == "mlp1" else

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from pte.dropout import Dropout
 from pte.history import CausalHistory
 from pte.reps import Batch, Representation
 
@@ -24,8 +25,8 @@ class Block(nn.Module):
         self.heads, self.dropout, self.post = heads, dropout, post
         self.norm1, self.norm2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
         self.qkv, self.out = nn.Linear(dim, 3 * dim), nn.Linear(dim, dim)
-        self.ffn = nn.Sequential(nn.Linear(dim, inner), nn.GELU(), nn.Dropout(dropout), nn.Linear(inner, dim))
-        self.drop = nn.Dropout(dropout)
+        self.ffn = nn.Sequential(nn.Linear(dim, inner), nn.GELU(), Dropout(dropout), nn.Linear(inner, dim))
+        self.drop = Dropout(dropout)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         if self.post:
@@ -52,7 +53,7 @@ class SASRec(CausalHistory, nn.Module):
         self.blocks = nn.ModuleList(Block(d, heads, dropout, inner or d, post) for _ in range(layers))
         self.norm = nn.Identity() if post else nn.LayerNorm(d)   # post: every block already ends normalised
         self.norm_in = nn.LayerNorm(d) if post else nn.Identity()
-        self.drop = nn.Dropout(dropout)
+        self.drop = Dropout(dropout)
         if post:
             for m in [self.pos, *self.blocks.modules()]:
                 if isinstance(m, (nn.Linear, nn.Embedding)):

@@ -5,6 +5,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from pte.dropout import Dropout
 from pte.reps.base import RepContext
 
 
@@ -39,7 +40,7 @@ def fit_dim(x: np.ndarray, dim: int) -> np.ndarray:
 
 def mlp(d_in: int, d_out: int, hidden: int | None = None, dropout: float = 0.0) -> nn.Module:
     hidden = hidden or max(d_out, (d_in + d_out) // 2)
-    return nn.Sequential(nn.Linear(d_in, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, d_out))
+    return nn.Sequential(nn.Linear(d_in, hidden), nn.GELU(), Dropout(dropout), nn.Linear(hidden, d_out))
 
 
 def frozen(x: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
