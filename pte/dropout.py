@@ -4,9 +4,9 @@ On a CPU without MKL's generator (every AMD CPU), nn.Dropout draws its mask with
 uniform double per element from the global generator, compared with the keep probability.
 torch.rand(dtype=float64) draws the same doubles from the same generator, vectorised, so
 `rand < keep` is the same mask and the same random state afterwards: forward, gradient and every
-later draw are identical bit for bit (tested), and dropout costs about a fifth less (a 32x50x256
-mask: 4.2 -> 3.3 ms on one thread). SASRec's longtail step spends about a quarter of its time
-drawing masks. On Intel CPUs with MKL, bernoulli_ uses MKL's own generator; there this module's
+later draw are identical bit for bit (tested), and a mask costs about a fifth less (32x50x256:
+4.2 -> 3.3 ms on one thread), which makes SASRec's longtail training ~9% faster (RESULTS.md,
+Benchmarks). On Intel CPUs with MKL, bernoulli_ uses MKL's own generator; there this module's
 masks differ from nn.Dropout's (README, Assumptions). On other devices it is nn.Dropout.
 """
 from __future__ import annotations
