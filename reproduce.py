@@ -67,12 +67,17 @@ run = pipeline.subprocess_runner(logs, dict(os.environ), times_path, say)
 settings, backbones = SETTINGS.split(","), BACKBONES.split(",")
 seeds = [2024 + k for k in range(SEEDS)]
 print(f"PtE pipeline on {DATA} ({'quick' if QUICK else 'full'}; results tag '{tag}'; outputs in {out})", flush=True)
+from pte.llm.model import cpu_has_bf16  # noqa: E402
+from pte.results import load_results, machine, results_path  # noqa: E402
+host = machine()   # the times below depend on it: RESULTS.md, "The main job"
+print(f"machine: {os.cpu_count()} cores, torch {host['torch']} on {host['cpu']} kernels"
+      f"{', GPU ' + host['gpu'] if host['gpu'] else ''}; CPU generation in "
+      f"{'bf16 (native)' if cpu_has_bf16() else 'fp32 (no native bf16)'}", flush=True)
 
 # ---- 1. data
 print("1. data", flush=True)
 run("prepare", pipeline.stage("prepare").command(DATA), 0)
 from pte.data import load_dataset  # noqa: E402  (after prepare: the folder exists now)
-from pte.results import load_results, results_path  # noqa: E402
 from pte.tables import METHOD_ORDER, paper_methods, table3, table4  # noqa: E402
 
 ds = load_dataset(DATA)

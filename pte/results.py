@@ -6,6 +6,8 @@ Schema (every key always present):
                    "groups": {"tail_item": {...}, ...} (longtail), "n": rows}
   other            the other mode's numbers, {"full": {"valid": .., "test": ..}} or {} (coldstart)
   best_epoch, epochs_run, train_seconds, eval_seconds, time (ISO), config (every constant)
+  machine          what decides the last digits (rows from 2026-12-03 on): torch's version, the CPU
+                   kernels it dispatched to (AVX2 / AVX512 round differently), its threads, the GPU
 """
 from __future__ import annotations
 
@@ -20,8 +22,17 @@ def results_path(data: str) -> Path:
     return RESULTS / f"{Path(data).name}.jsonl"
 
 
+def machine() -> dict:
+    """The machine facts a row's digits depend on: the same code and seed print other numbers
+    under another torch build or another CPU kernel set (README, Assumptions)."""
+    import torch
+    return {"torch": torch.__version__, "cpu": torch.backends.cpu.get_cpu_capability(),
+            "threads": torch.get_num_threads(),
+            "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else ""}
+
+
 def append_result(row: dict) -> Path:
-    row = {**row, "time": _dt.datetime.now().isoformat(timespec="seconds")}
+    row = {**row, "time": _dt.datetime.now().isoformat(timespec="seconds"), "machine": machine()}
     path = results_path(row["data"])
     append_jsonl(path, row)
     return path

@@ -26,6 +26,9 @@ def test_main_one_epoch(ml100k_name, backbone, setting, tmp_path):
                 "best_epoch", "train_seconds", "eval_seconds", "config"):
         assert key in row
     assert row["seed"] == 7 and row["best_epoch"] == 1
+    # the facts a row's last digits depend on (the same seed prints other numbers on AVX2 and AVX512)
+    assert row["machine"]["cpu"] == torch.backends.cpu.get_cpu_capability()
+    assert row["machine"]["torch"].startswith("2.") and row["machine"]["threads"] >= 1
     assert row["eval"] == ("full" if setting == "coldstart" else "sampled")
     assert 0.0 <= row["test"]["NDCG@10"] <= row["test"]["HR@10"] <= 1.0
     if setting == "longtail":

@@ -12,6 +12,7 @@ from conftest import ROOT, run_script
 def test_quick_pipeline_runs_every_stage_then_resumes_as_a_no_op(ml100k_name):
     # DreamRec's one-epoch runs are tests/test_dreamrec.py; here the two other backbones keep CI short
     out = run_script(ROOT / "reproduce.py", "--quick", "true", "--backbones", "SASRec,BiasMF", timeout=900).stdout
+    assert re.search(r"machine: \d+ cores, torch \S+ on \S+ kernels.*; CPU generation in (bf16|fp32)", out)
     for stage in ("teacher", "sft_base (a)", "sft_base_mask (b)", "sft_base_item (d)", "rl_training (c, GRPO)",
                   "inference_base_item", "inference_base_mask (longtail)", "align (coldstart)", "align (longtail)"):
         assert f"  {stage} " in out and f"{stage} complete, skipped" not in out, stage
