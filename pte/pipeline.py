@@ -158,8 +158,8 @@ class Stage:
 
 
 _LLM = ("--setting", LLM_SETTING)
-_SFT_QUICK = ("--steps", "1", "--batch_size", "2")
-_GEN_QUICK = ("--limit", "8")
+_SFT_QUICK = ("--steps", "1", "--batch_size", "1")
+_GEN_QUICK = ("--limit", "4")
 STAGES = (
     Stage("prepare", "data/prepare.py", (), (), (("item_text", ""),), llm=False),
     Stage("teacher", "llm/teacher.py", _LLM, (), (("teacher_users", ""), ("teacher_items", "")),

@@ -43,10 +43,12 @@ def backbone_model(backbone: str):
     return module
 
 
-def run_script(script: str | Path, *args: str, cwd: Path | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
-    """Run a repository script as a user would; fail with its output if it fails."""
+def run_script(script: str | Path, *args: str, cwd: Path | None = None, timeout: int = 600,
+               env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run a repository script as a user would (``env``: variables to set on top of this process's);
+    fail with its output if it fails."""
     proc = subprocess.run([sys.executable, str(script), *args], cwd=cwd or ROOT, capture_output=True,
-                          text=True, timeout=timeout, env=os.environ.copy())
+                          text=True, timeout=timeout, env={**os.environ, **(env or {})})
     if proc.returncode != 0:
         raise AssertionError(f"{script} {' '.join(args)} exited {proc.returncode}\n"
                              f"--- stdout\n{proc.stdout[-3000:]}\n--- stderr\n{proc.stderr[-3000:]}")
@@ -55,8 +57,20 @@ def run_script(script: str | Path, *args: str, cwd: Path | None = None, timeout:
 
 @pytest.fixture(scope="session")
 def ml100k_name() -> str:
-    """Prepare ml-100k (interactions, splits, item-text embeddings) into the session's data dir."""
-    run_script(ROOT / "data" / "prepare.py", "--data", "ml-100k")
+    """ml-100k (interactions, splits, item-text embeddings) in this worker's data dir: prepared once
+    per test session by whichever worker asks first, then copied (tests may alter their copy)."""
+    import fcntl
+    import shutil
+    shared = _TMP.parent / "prepared"
+    shared.mkdir(parents=True, exist_ok=True)
+    with open(shared / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)   # the other workers wait here instead of preparing it again
+        if not (shared / "ml-100k.done").exists():
+            run_script(ROOT / "data" / "prepare.py", "--data", "ml-100k", env={"PTE_DATA": str(shared)})
+            (shared / "ml-100k.done").touch()
+    dest = Path(os.environ["PTE_DATA"]) / "ml-100k"
+    if not dest.exists():
+        shutil.copytree(shared / "ml-100k", dest)
     return "ml-100k"
 
 
