@@ -36,7 +36,7 @@ SETTINGS = "coldstart,longtail"
 BACKBONES = "SASRec,DreamRec,BiasMF"   # registered in pte/pipeline.py BACKBONES
 METHODS = "paper"           # paper: the methods of the paper's tables | all: every method everywhere | a,b,c
 JOBS = 2                    # backbone runs at a time (one CPU thread each)
-QUICK = False               # CI sizes: tiny LLM steps, subsets of profiles, 1 epoch on 5% of the rows
+QUICK = False               # CI sizes: tiny LLM steps, subsets of profiles, 1 epoch of 20 steps, 5% of the rows evaluated
 TAG = ""                    # results tag ("" = main, main_llm<N> with --llm_seed N, or quick)
 LLM_SEED = 0                # Profile-stage seed, passed to every LLM-side stage; N > 0 keeps its outputs
                             # apart (outputs/llm_seed<N>/) and tags its runs main_llm<N>
@@ -46,7 +46,7 @@ config = apply_overrides(globals(), epilog=f"Stages (pte/pipeline.py; run in thi
                                            f"their outputs):\n{_STAGE_LIST}")
 
 QUICK_METHODS = "base,pte"
-QUICK_BACKBONE = "--epochs 1 --fraction 0.05"
+QUICK_BACKBONE = "--epochs 1 --max_steps 20 --fraction 0.05"
 tag = TAG or ("quick" if QUICK else "main" + (f"_llm{LLM_SEED}" if LLM_SEED else ""))
 if QUICK or LLM_SEED:  # CI-sized or other-seed adapters and profiles never overwrite the main ones
     os.environ["PTE_OUTPUTS"] = str(outputs_root() / ("quick" if QUICK else f"llm_seed{LLM_SEED}"))

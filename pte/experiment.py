@@ -6,6 +6,7 @@ A Main.py supplies only its model and one function that trains one epoch.
 from __future__ import annotations
 
 import copy
+import itertools
 import math
 import os
 import random
@@ -91,11 +92,11 @@ def wandb_run(enabled: bool, project: str, config: dict):
     return wandb.init(project=project, config=config, mode=os.environ.get("WANDB_MODE", "offline"))
 
 
-def descend(optimizer: torch.optim.Optimizer, losses: Iterable[torch.Tensor]) -> float:
-    """One optimizer step per loss drawn from ``losses`` (e.g. a generator over batches);
-    returns their mean, the epoch's training loss."""
+def descend(optimizer: torch.optim.Optimizer, losses: Iterable[torch.Tensor], max_steps: int = 0) -> float:
+    """One optimizer step per loss drawn from ``losses`` (e.g. a generator over batches), at most
+    ``max_steps`` of them when > 0 (smoke runs); returns their mean, the epoch's training loss."""
     total, steps = 0.0, 0
-    for loss in losses:
+    for loss in itertools.islice(losses, max_steps or None):
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()

@@ -17,7 +17,7 @@ QUICK = {"BiasMF": [], "SASRec": ["--max_len", "20", "--layers", "1"]}
 def test_main_one_epoch(ml100k_name, backbone, setting, tmp_path):
     topk = tmp_path / "top.jsonl"
     # the paper's README form: cd into the backbone's folder and run Main.py
-    out = run_script("Main.py", "--data", ml100k_name, "--setting", setting, "--epochs", "1",
+    out = run_script("Main.py", "--data", ml100k_name, "--setting", setting, "--epochs", "1", "--max_steps", "10",
                      "--fraction", "0.05", "--save_topk", str(topk), "--seed", "7", *QUICK[backbone],
                      cwd=ROOT / "base_models" / backbone)
     assert f"{backbone} / base on ml-100k ({setting})" in out.stdout
@@ -130,3 +130,22 @@ def test_sasrec_post_norm_layout_normalises_every_block_and_keeps_gradients():
     assert post.rep.items.weight.grad.abs().sum() > 0 and post.norm_in.weight.grad.abs().sum() > 0
     pre = sasrec.SASRec(ItemsOnly(n_items, dim), n_items, max_len=8, layers=2, heads=2, dropout=0.0)
     assert pre.scale_inputs and isinstance(pre.norm_in, nn.Identity)
+
+
+def test_max_steps_caps_an_epoch():
+    from pte.experiment import descend
+    p = nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD([p], lr=0.1)
+    drawn = []
+
+    def losses():
+        for k in range(10):
+            drawn.append(k)
+            yield (p - 1).pow(2).sum()
+
+    # (p - 1)^2 from p = 0 with SGD at lr 0.1: losses 1, 0.64, 0.4096, and their mean is the epoch's loss
+    assert descend(opt, losses(), max_steps=3) == pytest.approx((1 + 0.64 + 0.4096) / 3)
+    assert drawn == [0, 1, 2]   # the rest of the epoch's batches are never built
+    drawn.clear()
+    descend(opt, losses())
+    assert drawn == list(range(10))

@@ -187,8 +187,8 @@ def test_llmesr_refresh_work_is_bounded(ml100k, splits, monkeypatch):
         assert rep.refresh_every() == 20
 
 
-# one epoch over all training rows (--fraction cuts evaluation rows only); larger batches = fewer steps
-SMOKE = ["--epochs", "1", "--fraction", "0.05", "--max_len", "20", "--layers", "1", "--batch_size", "512"]
+# one epoch of 5 steps (--fraction cuts evaluation rows); what the methods compute is tested in-process
+SMOKE = ["--epochs", "1", "--max_steps", "5", "--fraction", "0.05", "--max_len", "20", "--layers", "1", "--batch_size", "512"]
 
 
 @pytest.mark.parametrize("method", ["rlmrec_con", "rlmrec_gen", "llmesr"])
@@ -201,5 +201,5 @@ def test_sasrec_one_epoch(ml100k_name, method, setting):
 
 def test_biasmf_rlmrec_con_one_epoch(ml100k_name):
     out = run_script(ROOT / "base_models" / "BiasMF" / "Main.py", "--data", ml100k_name, "--method", "rlmrec_con",
-                     "--epochs", "1", "--fraction", "0.05", "--rlmrec_con_weight", "0.05")
+                     "--epochs", "1", "--max_steps", "5", "--fraction", "0.05", "--rlmrec_con_weight", "0.05")
     assert "BiasMF / rlmrec_con on ml-100k (longtail)" in out.stdout

@@ -37,6 +37,7 @@ NEGATIVES = 0           # bpr: sampled negatives per positive, loss averaged ove
                         # softmax: candidates shared by the batch (0 or >= the item count: every item)
 NEG_RETRIES = 3         # longtail: redraw negatives the user trained on, up to this many rounds
 FRACTION = 1.0          # < 1: evaluate on a random part of the rows (smoke runs)
+MAX_STEPS = 0           # > 0: at most this many training steps per epoch (smoke runs)
 DEVICE = "auto"
 SAVE_TOPK = ""          # path: write the top-50 lists of every test row (JSON lines)
 SAVE_ITEMS = ""         # path (.npy): write the trained item vectors (for figures/analysis)
@@ -102,7 +103,7 @@ def train_batches():
 
 
 def train_epoch(epoch: int) -> float:
-    return descend(optimizer, (loss(idx) for idx in train_batches()))
+    return descend(optimizer, (loss(idx) for idx in train_batches()), MAX_STEPS)
 
 
 def score(rows) -> torch.Tensor:

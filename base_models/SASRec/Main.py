@@ -47,6 +47,7 @@ BATCH_SIZE = {"coldstart": 64, "longtail": 32}   # windows per step
 LR = 1e-3
 WEIGHT_DECAY = 0.0
 FRACTION = 1.0          # < 1: evaluate on a random part of the rows (smoke runs)
+MAX_STEPS = 0           # > 0: at most this many training steps per epoch (smoke runs)
 DEVICE = "auto"
 SAVE_TOPK = ""          # path: write the top-50 lists of every test row (JSON lines)
 SAVE_ITEMS = ""         # path (.npy): write the trained item vectors (for figures/analysis)
@@ -76,7 +77,7 @@ log = wandb_run(WANDB, "pte-rec", config)
 def train_epoch(epoch: int) -> float:
     return descend(optimizer, (model.loss(train_users[idx].to(device), train_inputs[idx].to(device),
                                           train_targets[idx].to(device), LOSS)
-                               for idx in batches(len(train_targets), BATCH_SIZE)))
+                               for idx in batches(len(train_targets), BATCH_SIZE)), MAX_STEPS)
 
 
 def score(rows) -> torch.Tensor:
