@@ -36,7 +36,7 @@ SETTINGS = "coldstart,longtail"
 BACKBONES = "SASRec,DreamRec,BiasMF"   # registered in pte/pipeline.py BACKBONES
 METHODS = "paper"           # paper: the methods of the paper's tables | all: every method everywhere | a,b,c
 JOBS = 2                    # backbone runs at a time (one CPU thread each)
-QUICK = False               # CI sizes: tiny LLM steps, subsets of profiles, 1 epoch of 20 steps, 5% of the rows evaluated
+QUICK = False               # CI sizes: tiny LLM steps, subsets of profiles, 1 epoch of 20 steps, 5% of rows scored
 TAG = ""                    # results tag ("" = main, main_llm<N> with --llm_seed N, or quick)
 LLM_SEED = 0                # Profile-stage seed, passed to every LLM-side stage; N > 0 keeps its outputs
                             # apart (outputs/llm_seed<N>/) and tags its runs main_llm<N>

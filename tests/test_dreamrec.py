@@ -109,8 +109,8 @@ def test_main_one_epoch(ml100k_name, setting, method, tmp_path, monkeypatch):
     topk = tmp_path / "top.jsonl"
     monkeypatch.setenv("OMP_NUM_THREADS", "1")  # a tiny model: extra threads only wait on a busy CPU
     out = run_script("Main.py", "--data", ml100k_name, "--setting", setting, "--method", method, "--epochs", "1",
-                     "--max_steps", "10", "--fraction", "0.05", "--timesteps", "20", "--save_topk", str(topk), "--seed", "7",
-                     cwd=ROOT / "base_models" / "DreamRec")
+                     "--max_steps", "10", "--fraction", "0.05", "--timesteps", "20", "--save_topk", str(topk),
+                     "--seed", "7", cwd=ROOT / "base_models" / "DreamRec")
     assert f"DreamRec / {method} on ml-100k ({setting})" in out.stdout
     assert "s per training epoch" in out.stdout
     row = [r for r in load_results(ml100k_name) if r["backbone"] == "DreamRec" and r["setting"] == setting][-1]

@@ -210,8 +210,8 @@ def test_sasrec_one_epoch(method, ml100k_name):
     # the two settings side by side, one torch thread each (conftest): both of CI's 2 cores busy
     def run(setting):
         return run_script(ROOT / "base_models" / "SASRec" / "Main.py", "--data", ml100k_name, "--method", method,
-                          "--setting", setting, "--epochs", "1", "--max_steps", "5", "--fraction", "0.05", "--max_len", "20",
-                          "--layers", "1", "--batch_size", "512").stdout
+                          "--setting", setting, "--epochs", "1", "--max_steps", "5", "--fraction", "0.05",
+                          "--max_len", "20", "--layers", "1", "--batch_size", "512").stdout
 
     settings = ("coldstart", "longtail")
     with ThreadPoolExecutor(2) as pool:

@@ -188,7 +188,8 @@ def test_llmesr_refresh_work_is_bounded(ml100k, splits, monkeypatch):
 
 
 # one epoch of 5 steps (--fraction cuts evaluation rows); what the methods compute is tested in-process
-SMOKE = ["--epochs", "1", "--max_steps", "5", "--fraction", "0.05", "--max_len", "20", "--layers", "1", "--batch_size", "512"]
+SMOKE = ["--epochs", "1", "--max_steps", "5", "--fraction", "0.05", "--max_len", "20", "--layers", "1",
+         "--batch_size", "512"]
 
 
 @pytest.mark.parametrize("method", ["rlmrec_con", "rlmrec_gen", "llmesr"])
