@@ -55,6 +55,14 @@ def run_script(script: str | Path, *args: str, cwd: Path | None = None, timeout:
     return proc
 
 
+def _preparation_digest() -> str:
+    """A hash of the code that decides what data/prepare.py writes (a shared preparation is reused
+    only while it matches)."""
+    import hashlib
+    files = [ROOT / "data" / "prepare.py", *sorted((ROOT / "pte").rglob("*.py"))]
+    return hashlib.sha1(b"".join(f.read_bytes() for f in files)).hexdigest()
+
+
 @pytest.fixture(scope="session")
 def ml100k_name() -> str:
     """ml-100k (interactions, splits, item-text embeddings) in this worker's data dir: prepared once
@@ -63,11 +71,13 @@ def ml100k_name() -> str:
     import shutil
     shared = _TMP.parent / "prepared"
     shared.mkdir(parents=True, exist_ok=True)
+    done, digest = shared / "ml-100k.done", _preparation_digest()
     with open(shared / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)   # the other workers wait here instead of preparing it again
-        if not (shared / "ml-100k.done").exists():
+        if not done.exists() or done.read_text() != digest:   # a kept PTE_TEST_TMP of older code: redo
+            shutil.rmtree(shared / "ml-100k", ignore_errors=True)
             run_script(ROOT / "data" / "prepare.py", "--data", "ml-100k", env={"PTE_DATA": str(shared)})
-            (shared / "ml-100k.done").touch()
+            done.write_text(digest)
     dest = Path(os.environ["PTE_DATA"]) / "ml-100k"
     if not dest.exists():
         shutil.copytree(shared / "ml-100k", dest)
