@@ -79,7 +79,7 @@ def ml100k_name() -> str:
             run_script(ROOT / "data" / "prepare.py", "--data", "ml-100k", env={"PTE_DATA": str(shared)})
             done.write_text(digest)
     dest = Path(os.environ["PTE_DATA"]) / "ml-100k"
-    copied = dest.parent / "ml-100k.digest"   # this worker's copy, of which preparation
+    copied = dest.parent / "ml-100k.digest"   # which preparation this worker's copy came from
     if not dest.exists() or not copied.exists() or copied.read_text() != digest:
         shutil.rmtree(dest, ignore_errors=True)
         shutil.copytree(shared / "ml-100k", dest)
