@@ -5,6 +5,7 @@
     python reproduce.py --methods all            # every method on every backbone and setting
     python reproduce.py --quick true             # CI-sized (a few minutes): tiny LLM steps, 1 epoch
     python reproduce.py --llm_seed 1 --methods pte --seeds 3   # PtE on a second run of the Profile stage
+    python reproduce.py --profiles shipped       # no LLM: the published profile texts, encoded (minutes)
 
 Every stage is a script a user runs by hand, with its defaults (the published recipe);
 the stage table, artifact paths and backbone registry live in pte/pipeline.py. The
@@ -41,15 +42,22 @@ TAG = ""                    # results tag ("" = main, main_llm<N> with --llm_see
 LLM_SEED = 0                # Profile-stage seed, passed to every LLM-side stage; N > 0 keeps its outputs
                             # apart (outputs/llm_seed<N>/) and tags its runs main_llm<N>
 EXTRA = ""                  # extra arguments for every backbone run, e.g. "--dim 128"
+PROFILES = "generate"       # generate: run the Profile stage | shipped: encode the profile texts shipped in
+                            # results/<data>_profiles/ instead (llm/restore_profiles.py; no LLM, outputs/shipped/,
+                            # tag shipped): the published PtE rows reprint from them on a like host
 _STAGE_LIST = "\n".join(f"  {s.name:32s} {s.script} {' '.join(s.args)}" for s in pipeline.STAGES)
-config = apply_overrides(globals(), epilog=f"Stages (pte/pipeline.py; run in this order when a method reads "
+config = apply_overrides(globals(), choices={"PROFILES": ("generate", "shipped")}, epilog=f"Stages (pte/pipeline.py; run in this order when a method reads "
                                            f"their outputs):\n{_STAGE_LIST}")
 
 QUICK_METHODS = "base,pte"
 QUICK_BACKBONE = "--epochs 1 --max_steps 20 --fraction 0.05"
-tag = TAG or ("quick" if QUICK else "main" + (f"_llm{LLM_SEED}" if LLM_SEED else ""))
-if QUICK or LLM_SEED:  # CI-sized or other-seed adapters and profiles never overwrite the main ones
-    os.environ["PTE_OUTPUTS"] = str(outputs_root() / ("quick" if QUICK else f"llm_seed{LLM_SEED}"))
+SHIPPED = PROFILES == "shipped"
+if SHIPPED and LLM_SEED:
+    raise SystemExit("error: --profiles shipped reads the published texts of one Profile-stage run; drop --llm_seed")
+tag = TAG or ("quick" if QUICK else "shipped" if SHIPPED else "main" + (f"_llm{LLM_SEED}" if LLM_SEED else ""))
+if QUICK or LLM_SEED or SHIPPED:  # CI-sized, other-seed or restored profiles never mix with the main ones
+    folder = "quick" if QUICK else f"llm_seed{LLM_SEED}" if LLM_SEED else ""
+    os.environ["PTE_OUTPUTS"] = str(outputs_root() / "_".join(filter(None, [folder, "shipped" if SHIPPED else ""])))
     os.environ["PTE_IMG"] = str(Path(os.environ["PTE_OUTPUTS"]) / "img")  # the stages' figures too (GRPO's curve)
 os.environ.setdefault("WANDB_MODE", "offline")
 out = pipeline.outputs_dir(DATA)
@@ -66,7 +74,8 @@ t_start = time.perf_counter()
 run = pipeline.subprocess_runner(logs, dict(os.environ), times_path, say)
 settings, backbones = SETTINGS.split(","), BACKBONES.split(",")
 seeds = [2024 + k for k in range(SEEDS)]
-print(f"PtE pipeline on {DATA} ({'quick' if QUICK else 'full'}; results tag '{tag}'; outputs in {out})", flush=True)
+print(f"PtE pipeline on {DATA} ({'quick' if QUICK else 'full'}; results tag '{tag}'; outputs in {out}"
+      f"{'; profiles: the shipped texts' if SHIPPED else ''})", flush=True)
 from pte.llm.model import cpu_has_bf16  # noqa: E402
 from pte.results import load_results, machine, results_path  # noqa: E402
 host = machine()   # the times below depend on it: RESULTS.md, "The main job"
@@ -77,6 +86,8 @@ print(f"machine: {os.cpu_count()} cores, torch {host['torch']} on {host['cpu']} 
 # ---- 1. data
 print("1. data", flush=True)
 run("prepare", pipeline.stage("prepare").command(DATA), 0)
+if SHIPPED:   # the profile files the inference stages would write; the stages behind them are then not needed
+    run("restore_profiles", ["llm/restore_profiles.py", "--data", DATA], 0)
 from pte.data import load_dataset  # noqa: E402  (after prepare: the folder exists now)
 from pte.tables import METHOD_ORDER, paper_methods, table3, table4  # noqa: E402
 
@@ -107,12 +118,12 @@ def extra_args(setting: str, backbone: str, method: str, seed: int) -> list[str]
 
 
 runs = pipeline.plan_runs(settings, backbones, methods_of, seeds, extra_args)
-stages = [s for s in pipeline.needed((a, r.setting) for r in runs for a in r.reads.values()) if s.llm]
+stages = [s for s in pipeline.needed(((a, r.setting) for r in runs for a in r.reads.values()), DATA) if s.llm]
 done_runs = pipeline.completed_runs(DATA, tag)   # this checkout's; the shipped results lines do not count
-free = [r for r in runs if not r.needs()]
+free = [r for r in runs if not r.needs(DATA)]
 print(f"2. LLM side: {', '.join(s.name for s in stages) or 'nothing needed'}", flush=True)
 print(f"3. {len(runs)} backbone runs ({sum(r.key in done_runs for r in runs)} complete), {JOBS} at a time: "
-      f"the {len(free)} that read no profiles run beside the LLM side", flush=True)
+      f"the {len(free)} that wait for no LLM-side stage run beside it", flush=True)
 failed = pipeline.execute(DATA, stages, runs, done_runs, run, tag=tag, jobs=JOBS, quick=QUICK, seed=LLM_SEED,
                           say=say)
 

@@ -74,12 +74,12 @@ RUNGS = [
     ("teacher", "item", pipeline.teacher_path(DATA, LLM, "item"), None),
     ("(d) sft_base_item", "item", pipeline.profile_path(DATA, LLM, "item_profile"), None),
 ]
-shipped = RESULTS / (f"{Path(DATA).name}_profiles" + ("" if TAG == "main" else f"_{TAG}"))  # one folder per tag
+shipped = pipeline.shipped_copy(DATA, RUNGS[0][2], TAG).parent  # one folder per tag
 
 
 def source(path: Path) -> Path:
     """Where a rung's texts are read from: outputs/, or the shipped copy (same file name per rung)."""
-    return shipped / f"{path.parent.parent.name}_{path.parent.name}_{path.stem}.jsonl" if SHIPPED else path
+    return pipeline.shipped_copy(DATA, path, TAG) if SHIPPED else path
 
 
 # ---- generate the intermediate rungs (each an inference script on N_USERS users)
@@ -218,7 +218,7 @@ if SHIP:
         if name.endswith(("facts only", "sentence only")):   # the same file as its rung
             continue
         keep = ("id", "raw", "text", "valid", "error")
-        out = shipped / f"{path.parent.parent.name}_{path.parent.name}_{path.stem}.jsonl"
+        out = pipeline.shipped_copy(DATA, path, TAG)
         write_jsonl(out, ({k: r.get(k) for k in keep} for r in read_jsonl(path)))
         print(f"shipped {name} ({side}) -> {out} ({out.stat().st_size / 1e6:.2f} MB)")
     (shipped / "README.md").write_text(

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from pte.io import append_jsonl, read_jsonl, write_json
-from pte.paths import ROOT, dataset_dir, outputs_root
+from pte.paths import RESULTS, ROOT, dataset_dir, outputs_root
 
 LLM_SETTING = "both"        # the Profile stage's training interactions (pte.llm.data.LLM_SETTINGS)
 EVAL_SETTINGS = ("coldstart", "longtail")
@@ -83,6 +83,13 @@ def runs_done_path(data: str, tag: str) -> Path:
 def completed_runs(data: str, tag: str) -> set[tuple]:
     path = runs_done_path(data, tag)
     return {tuple(r["run"]) for r in read_jsonl(path)} if path.exists() else set()
+
+
+def shipped_copy(data: str, path: Path, tag: str = "main") -> Path:
+    """Where results/ ships a copy of profile file ``path`` of outputs/ (bench/bench_profiles.py --ship):
+    results/<data>_profiles[_<tag>]/<setting>_<folder>_<name>.jsonl, e.g. both_profiles_item_profile.jsonl."""
+    folder = RESULTS / (f"{Path(data).name}_profiles" + ("" if tag == "main" else f"_{tag}"))
+    return folder / f"{path.parent.parent.name}_{path.parent.name}_{path.stem}.jsonl"
 
 
 def item_vectors_path(data: str, backbone: str, setting: str, method: str) -> Path:
@@ -204,13 +211,15 @@ def maker(artifact: str, setting: str) -> Stage:
     raise KeyError(f"no stage writes {artifact!r}" + (f" for {setting}" if where else ""))
 
 
-def needed(artifacts: Iterable[tuple[str, str]]) -> list[Stage]:
-    """Every stage needed to make ``artifacts`` ((name, setting) pairs), in table order."""
+def needed(artifacts: Iterable[tuple[str, str]], data: str | None = None) -> list[Stage]:
+    """Every stage needed to make ``artifacts`` ((name, setting) pairs), in table order. With ``data``,
+    the walk stops at artifacts already complete there: what made them is not needed again (e.g.
+    profiles restored from the shipped texts need no adapters)."""
     todo, seen = list(artifacts), set()
     while todo:
         name, setting = todo.pop()
         s = maker(name, setting)
-        if s.name not in seen:
+        if s.name not in seen and not (data and s.done(data)):
             seen.add(s.name)
             todo += [(a, setting) for a in s.inputs]
     return [s for s in STAGES if s.name in seen]
@@ -242,9 +251,10 @@ class Run:
     def name(self, tag: str = "") -> str:
         return f"{self.backbone} {self.setting} {self.method} seed {self.seed}" + (f" [{tag}]" if tag else "")
 
-    def needs(self) -> list[Stage]:
-        """The stages that must finish before this run starts (never "prepare": it runs first)."""
-        return [s for s in needed((a, self.setting) for a in self.reads.values()) if s.llm]
+    def needs(self, data: str | None = None) -> list[Stage]:
+        """The stages that must finish before this run starts (never "prepare": it runs first);
+        with ``data``, none behind artifacts already complete there."""
+        return [s for s in needed(((a, self.setting) for a in self.reads.values()), data) if s.llm]
 
     def command(self, data: str, tag: str) -> list[str]:
         if self.backbone not in BACKBONES:
@@ -324,7 +334,7 @@ def execute(data: str, stages: list[Stage], runs: list[Run], done_runs: set, run
     """
     finished = {s.name: threading.Event() for s in stages}
     failed_stage: list[str] = []
-    waiting = {r.key for r in runs if not r.needs() and r.key not in done_runs}
+    waiting = {r.key for r in runs if not r.needs(data) and r.key not in done_runs}
     cpus = os.cpu_count() or 1
     done_lock = threading.Lock()
 
@@ -348,12 +358,12 @@ def execute(data: str, stages: list[Stage], runs: list[Run], done_runs: set, run
         if r.key in done_runs:
             say(f"  {name:34s} complete, skipped")
             return None
-        for s in r.needs():
+        for s in r.needs(data):
             if s.name in finished and not s.done(data):   # a complete stage later in the lane does not hold it up
                 finished[s.name].wait()
             elif not s.done(data):
                 return f"{name} (not run: stage {s.name} was not run and its outputs are missing)"
-        if any(not s.done(data) for s in r.needs()):
+        if any(not s.done(data) for s in r.needs(data)):
             return f"{name} (not run: a stage it needs failed)"
         try:
             run(name, r.command(data, tag), 1 if jobs > 1 else 0)
@@ -366,7 +376,7 @@ def execute(data: str, stages: list[Stage], runs: list[Run], done_runs: set, run
             waiting.discard(r.key)
         return None
 
-    order = sorted(runs, key=lambda r: bool(r.needs()))   # runs that read no profiles first
+    order = sorted(runs, key=lambda r: bool(r.needs(data)))   # runs that read no profiles first
     with ThreadPoolExecutor(max(1, jobs)) as pool:
         pool.submit(llm_side)
         failed = [f for f in pool.map(backbone, order) if f]

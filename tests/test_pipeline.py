@@ -130,3 +130,17 @@ def test_the_profile_stage_seed_reaches_every_llm_side_script():
         cmd = s.command("ml-100k", seed=3)
         assert (cmd[-2:] == ["--seed", "3"]) == s.llm, s.name
         assert "--seed" not in s.command("ml-100k"), s.name
+
+
+def test_needed_stops_at_artifacts_already_complete(monkeypatch, tmp_path):
+    """Profiles restored from the shipped texts need no adapters: only the alignment runs."""
+    monkeypatch.setenv("PTE_OUTPUTS", str(tmp_path))
+    emb = pipeline.artifact_path("ml-100k", "item_profile", "coldstart")
+    emb.parent.mkdir(parents=True)
+    emb.write_bytes(b"")
+    assert len(pipeline.needed([("item_profile_aligned", "coldstart")], "ml-100k")) == 6   # no sidecar: incomplete
+    emb.with_suffix(".json").write_text("{}")
+    assert [s.name for s in pipeline.needed([("item_profile_aligned", "coldstart")], "ml-100k")] == ["align (coldstart)"]
+    longtail = [s.name for s in pipeline.needed([("user_profile_aligned", "longtail")], "ml-100k")]
+    assert "sft_base_item (d)" not in longtail and "rl_training (c, GRPO)" in longtail   # its user profiles are missing
+    assert len(pipeline.needed([("item_profile_aligned", "coldstart")])) == 6   # without data: the whole chain

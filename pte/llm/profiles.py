@@ -16,7 +16,7 @@ import numpy as np
 
 from pte.data import Dataset
 from pte.io import write_jsonl
-from pte.llm.generate import Backend, GenSettings, Job, read_done, run_generation
+from pte.llm.generate import Backend, GenSettings, Job, file_digest, read_done, run_generation
 from pte.pipeline import adapter_dir, embedding_path, outputs_dir, profile_path, teacher_path
 
 FALLBACKS = ("", "zeros", "text")  # "" = error; zeros = zero vector; text = encode the raw description
@@ -196,3 +196,37 @@ def require_adapter(data: str, setting: str, adapter: str, made_by: str) -> Path
         raise SystemExit(f"error: adapter {p} not found. Run {made_by} --data {data} --setting {setting} first "
                          f"(or pass --init_adapter/--adapter none to start from the base model)")
     return p
+
+
+RESTORABLE = (("both", "item_profile", "item"), ("longtail", "user_profile", "user"))  # what results/ ships
+
+
+def restore_shipped(ds: Dataset, *, data: str, setting: str, name: str, kind: str, source: Path,
+                    encoder: str, embed: str = "profile") -> tuple[Path, Path]:
+    """Write profiles/<name>.jsonl and embeddings/<name>.npy from shipped profile texts, as the
+    inference script would have from the same lines (fallbacks and cold users included): the
+    published profiles, encoded here, with no LLM. Rows must name this dataset's ids."""
+    from pte.io import read_jsonl
+    from pte.llm.data import train_view
+    if not source.exists():
+        raise ProfileError(f"{source}: no shipped {kind} profiles here. Ship them from a finished Profile "
+                           f"stage with python bench/bench_profiles.py --data {data} --ship true")
+    raw = ds.user_raw if kind == "user" else ds.item_raw
+    rows: dict[int, dict] = {}
+    for k, r in enumerate(read_jsonl(source), 1):
+        i = r.get("id")
+        if not isinstance(i, int) or not 0 <= i < len(raw) or str(r.get("raw")) != str(raw[i]) or i in rows:
+            raise ProfileError(f"{source}: line {k} (id {i!r}, raw id {r.get('raw')!r}) is not a {kind} of "
+                               f"{ds.name} in its id order, or repeats one: these texts were shipped for "
+                               f"another dataset; ship this one's with bench/bench_profiles.py --ship true")
+        rows[i] = r
+    cold = set() if kind == "item" else set(range(ds.n_users)) - set(train_view(ds, setting).train_users.tolist())
+    absent = sorted(set(range(len(raw))) - set(rows))
+    if set(absent) - cold:
+        first = min(set(absent) - cold)
+        raise ProfileError(f"{source}: {len(set(absent) - cold)} {kind}s with training interactions have no "
+                           f"profile (first: raw id {raw[first]}); the shipped file is incomplete, ship it again")
+    skipped = {i: "no training interactions (cold user)" for i in absent}
+    return finalize(rows, ds=ds, kind=kind, name=name, data=data, setting=setting, expected=sorted(rows),
+                    encoder=encoder, fallback="text", skipped=skipped, skipped_fill="zeros", embed=embed,
+                    meta={"restored_from": source.name, "source_digest": file_digest(source)})
