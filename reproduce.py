@@ -169,7 +169,8 @@ for p in written:
 for f in (fig, fig2):
     if f:
         print(f"  figure          {f}")
-print(f"  adapters        {pipeline.stage_dir(DATA, pipeline.LLM_SETTING) / 'adapters'}")
+if not SHIPPED:   # restored profiles train no adapter
+    print(f"  adapters        {pipeline.stage_dir(DATA, pipeline.LLM_SETTING) / 'adapters'}")
 print(f"  profiles        {out}/<setting>/profiles")
 print(f"  embeddings      {out}/<setting>/embeddings")
 print(f"  logs, times     {logs}, {times_path}")
