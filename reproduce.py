@@ -82,6 +82,9 @@ host = machine()   # the times below depend on it: RESULTS.md, "The main job"
 print(f"machine: {os.cpu_count()} cores, torch {host['torch']} on {host['cpu']} kernels"
       f"{', GPU ' + host['gpu'] if host['gpu'] else ''}; CPU generation in "
       f"{'bf16 (native)' if cpu_has_bf16() else 'fp32 (no native bf16)'}", flush=True)
+if not (SHIPPED or QUICK or host["gpu"] or cpu_has_bf16()):
+    print("  note: without native bf16 the Profile stage alone takes about two hours on 2 cores (RESULTS.md, "
+          "'The main job'); --profiles shipped runs everything after it on the published profile texts", flush=True)
 
 # ---- 1. data
 print("1. data", flush=True)
