@@ -18,7 +18,7 @@ from pte.config import apply_overrides
 from pte.data import load_dataset
 from pte.io import read_json
 from pte.llm.generate import file_digest
-from pte.llm.profiles import EMBEDS, RESTORABLE, restore_shipped
+from pte.llm.profiles import EMBEDS, RESTORABLE, ProfileError, restore_shipped
 
 DATA = "ml-100k"
 TAG = "main"                # whose texts: results/<data>_profiles/ (main) or results/<data>_profiles_<tag>/
@@ -40,5 +40,8 @@ for setting, name, kind in RESTORABLE:
         raise SystemExit(f"error: {emb} is there already, made from {made.get('source', 'elsewhere')}, not from "
                          f"{source}; pass --force true to replace it, or set PTE_OUTPUTS to another folder "
                          f"(reproduce.py --profiles shipped uses outputs/shipped/)")
-    restore_shipped(ds, data=DATA, setting=setting, name=name, kind=kind, source=Path(source), encoder=ENCODER,
-                    embed=EMBED)
+    try:
+        restore_shipped(ds, data=DATA, setting=setting, name=name, kind=kind, source=Path(source), encoder=ENCODER,
+                        embed=EMBED)
+    except ProfileError as e:   # missing, incomplete or another dataset's texts: say which file and what to do
+        raise SystemExit(f"error: {e}")
