@@ -148,3 +148,23 @@ def test_a_truncated_file_is_named(ml100k, tmp_path):
     path.write_bytes(path.read_bytes()[:5000])
     with pytest.raises(DataError, match=f"{path}: not a readable .npy file"):
         load_embeddings(path, ml100k, "item")
+
+
+def test_id_drop_hides_ids_in_training_only(ml100k, splits, monkeypatch):
+    """--pte_id_drop p: in training about a share p of the seen items lose their ID part (their row is
+    the profile part alone); in evaluation every seen item keeps it."""
+    import pte.reps.pte as m
+    monkeypatch.setattr(m, "PTE_ID_DROP", 0.5)
+    rep = build(ml100k, splits["longtail"], "pte", monkeypatch, user_side=False, item_emb=text(ml100k))
+    with torch.no_grad():
+        torch.nn.init.normal_(rep.item.ids.weight)
+        rep.item.proj.eval()   # the MLP's own dropout off: only the ID part may differ
+        profile = rep.item.profile()
+        rep.item.train()
+        rep.item.proj.eval()
+        dropped = torch.isclose(rep.item(), profile).all(1)
+        rep.item.eval()
+        kept = torch.isclose(rep.item(), profile).all(1)
+    seen = rep.item.seen.bool()
+    assert 0.4 < dropped[seen].float().mean() < 0.6
+    assert not kept[seen].any()

@@ -36,6 +36,8 @@ PTE_PREFIX_USER = True      # sequence models: add R(mean profile of the items s
 PTE_HIDDEN = 256            # MLP width
 PTE_DROPOUT = 0.1
 PTE_FROZEN = ("DreamRec",)   # backbones whose item table is the whitened, frozen E (iDreamRec's way); "": none
+PTE_ID_DROP = 0.0           # training only: each step, this share of the seen items/users lose their ID part, so
+                            # the profile part must carry them as it does unseen ones (DropoutNet's idea); 0 = off
 
 
 class ProfileSide(nn.Module):
@@ -71,7 +73,10 @@ class ProfileSide(nn.Module):
         out = self.profile(idx)
         if self.ids is not None:
             ids = self.ids.weight if idx is None else self.ids(idx)
-            out = out + ids * (self.seen if idx is None else self.seen[idx]).unsqueeze(-1)
+            keep = self.seen if idx is None else self.seen[idx]
+            if self.training and PTE_ID_DROP > 0:
+                keep = keep * (torch.rand(keep.shape, device=keep.device) >= PTE_ID_DROP)
+            out = out + ids * keep.unsqueeze(-1)
         return out
 
 
