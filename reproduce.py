@@ -46,8 +46,9 @@ PROFILES = "generate"       # generate: run the Profile stage | shipped: encode 
                             # results/<data>_profiles/ instead (llm/restore_profiles.py; no LLM, outputs/shipped/,
                             # tag shipped): the published PtE rows reprint from them on a like host
 _STAGE_LIST = "\n".join(f"  {s.name:32s} {s.script} {' '.join(s.args)}" for s in pipeline.STAGES)
-config = apply_overrides(globals(), choices={"PROFILES": ("generate", "shipped")}, epilog=f"Stages (pte/pipeline.py; run in this order when a method reads "
-                                           f"their outputs):\n{_STAGE_LIST}")
+config = apply_overrides(globals(), choices={"PROFILES": ("generate", "shipped")},
+                         epilog=f"Stages (pte/pipeline.py; run in this order when a method reads their outputs):\n"
+                                f"{_STAGE_LIST}")
 
 QUICK_METHODS = "base,pte"
 QUICK_BACKBONE = "--epochs 1 --max_steps 20 --fraction 0.05"

@@ -7,8 +7,8 @@ results/<data>_profiles/ holds the profile texts behind the published rows (writ
 bench/bench_profiles.py --ship true). This encodes them with the inference scripts' encoder and
 fallbacks into outputs/<data>/both/{profiles,embeddings}/item_profile.* and
 outputs/<data>/longtail/{profiles,embeddings}/user_profile.*, so llm/align.py and every backbone
-run on the published profiles in minutes, on any CPU, without the Profile stage (over an hour on
-CPUs without native bf16: RESULTS.md, "The main job"). The sidecars name the shipped file and
+run on the published profiles in minutes, on any CPU, without the Profile stage (about two hours
+on CPUs without native bf16: RESULTS.md, "The main job"). The sidecars name the shipped file and
 its hash. Profiles already there from another source are kept unless --force.
 """
 from pathlib import Path
