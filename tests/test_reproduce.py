@@ -45,5 +45,7 @@ def test_quick_pipeline_runs_every_stage_then_resumes_as_a_no_op(ml100k_name):
 
     before = open(results).read()
     again = run_script(ROOT / "reproduce.py", "--quick", "true", "--backbones", "SASRec,BiasMF", timeout=120).stdout
-    assert "8 backbone runs (8 complete)" in again and re.search(r"rl_training \(c, GRPO\)\s+complete, skipped", again)
+    # the aligned files are complete, so nothing behind them is needed: no LLM stage, no backbone run runs again
+    assert "8 backbone runs (8 complete)" in again and "2. LLM side: nothing needed\n" in again
+    assert " min  (log " not in again.split("2. LLM side")[1]
     assert open(results).read() == before
