@@ -11,7 +11,6 @@ run on the published profiles in minutes, on any CPU, without the Profile stage 
 on CPUs without native bf16: RESULTS.md, "The main job"). The sidecars name the shipped file and
 its hash. Profiles already there from another source are kept unless --force.
 """
-from pathlib import Path
 
 from pte import pipeline
 from pte.config import apply_overrides
@@ -41,7 +40,7 @@ for setting, name, kind in RESTORABLE:
                          f"{source}; pass --force true to replace it, or set PTE_OUTPUTS to another folder "
                          f"(reproduce.py --profiles shipped uses outputs/shipped/)")
     try:
-        restore_shipped(ds, data=DATA, setting=setting, name=name, kind=kind, source=Path(source), encoder=ENCODER,
+        restore_shipped(ds, data=DATA, setting=setting, name=name, kind=kind, source=source, encoder=ENCODER,
                         embed=EMBED)
     except ProfileError as e:   # missing, incomplete or another dataset's texts: say which file and what to do
         raise SystemExit(f"error: {e}")
