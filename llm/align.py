@@ -18,7 +18,7 @@ from pte.config import apply_overrides
 from pte.embeddings import embedding_meta, load_embeddings, save_embeddings
 from pte.experiment import load_data, seed_everything
 from pte.pipeline import aligned_name, artifact_path, embedding_path
-from pte.splits import SETTINGS
+from pte.splits import SETTINGS, hold_out_last
 
 DATA = "ml-100k"
 SETTING = "longtail"     # coldstart | longtail
@@ -34,8 +34,10 @@ BATCH_SIZE = 512
 NEGATIVES = 0            # 0: softmax over every item (the ml-100k recipe); K: the batch's targets + K uniform draws,
                          # so an epoch's cost grows with interactions only (large catalogs: bench_scaling)
 SEED = 0                 # the Profile-stage seed (reproduce.py --llm_seed)
+SELECT = "valid"         # the epoch is kept on: valid (the setting's validation targets) | train_last (each
+                         # training user's last training item, held out; the backbones' validation stays unseen)
 
-config = apply_overrides(globals(), choices={"SETTING": SETTINGS})
+config = apply_overrides(globals(), choices={"SETTING": SETTINGS, "SELECT": ("valid", "train_last")})
 seed_everything(SEED)
 torch.set_num_threads(max(1, torch.get_num_threads()))
 
@@ -52,11 +54,12 @@ U = load_embeddings(user_path, ds, "user", setting=SETTING) if user_path else No
 print(f"read {item_path} ({E.shape[0]} x {E.shape[1]})" + (f" and {user_path}" if user_path else
                                                            " (no user profiles)") + f"; aligning on {ds.name}/{SETTING}")
 
-# ---- model and training, the epoch chosen on validation retrieval
+# ---- model and training, the epoch chosen on retrieval of SELECT's targets
 model = Aligner(E, U, HIDDEN, DROPOUT)
 item_out = embedding_path(DATA, SETTING, aligned_name(item_path.stem))
 checkpoint = item_out.with_suffix(".checkpoint.pt")   # a killed run continues from its last epoch
-fit = fit_aligner(model, split, EPOCHS, LR, TAU, BATCH_SIZE, PATIENCE, seed=SEED, negatives=NEGATIVES,
+fit_split = hold_out_last(split) if SELECT == "train_last" else split
+fit = fit_aligner(model, fit_split, EPOCHS, LR, TAU, BATCH_SIZE, PATIENCE, seed=SEED, negatives=NEGATIVES,
                   checkpoint=checkpoint, signature=run_signature(config, E, U))
 
 # ---- save

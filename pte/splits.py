@@ -300,3 +300,22 @@ def subsample_users(split: Split, fraction: float, seed: int = 0) -> Split:
         return s.subset(np.sort(rng.choice(len(s), n, replace=False)))
 
     return replace(split, valid=cut(split.valid), test=cut(split.test), train_samples=cut(split.train_samples))
+
+
+def hold_out_last(split: Split) -> Split:
+    """The training interactions as a split of their own: each training user's last training item
+    becomes the validation target (input: the items before it, which full ranking masks), the rest
+    stays training. Users with one training item keep it. For model selection that must not see
+    the backbone's validation targets (the aligner's epoch); ``test`` is left empty."""
+    ptr = split.train_ptr
+    lens = np.diff(ptr)
+    users = np.flatnonzero(lens >= 2).astype(np.int32)
+    starts, last = ptr[users], ptr[users + 1] - 1
+    train_ptr, train_items = _csr(split.train_items, ptr[:-1], np.where(lens >= 2, ptr[1:] - 1, ptr[1:]))
+    targets = split.train_items[last].astype(np.int32)
+    ex_ptr, ex_idx = _exclusions(split.train_items, starts, last, targets)
+    valid = Samples(users, windows(split.train_items, starts, last, COLDSTART_PREFIX), targets,
+                    exclude_ptr=ex_ptr, exclude_idx=ex_idx)
+    empty = valid.subset(np.zeros(0, np.int64))
+    return replace(split, train_ptr=train_ptr, train_items=train_items, valid=valid, test=empty,
+                   train_samples=None, info={**split.info, "held_out": "each training user's last training item"})

@@ -101,3 +101,21 @@ def test_known_thresholds_are_used(ml100k):
         assert (build_longtail(ds).info["ts_user"], build_longtail(ds).info["ts_item"]) == (9, 4)
     finally:
         ds.name = orig
+
+
+def test_hold_out_last_never_touches_validation(splits):
+    from pte.splits import hold_out_last
+    for name, s in splits.items():
+        h = hold_out_last(s)
+        trained = {u: s.train_sequence(u) for u in range(s.n_users) if len(s.train_sequence(u)) >= 2}
+        assert sorted(h.valid.users) == sorted(trained) and len(h.test) == 0
+        assert len(h.train_items) == len(s.train_items) - len(trained)
+        for u in list(trained)[::97]:
+            seq, r = trained[u], int(np.flatnonzero(h.valid.users == u)[0])
+            assert (h.train_sequence(u) == seq[:-1]).all() and h.valid.targets[r] == seq[-1]
+            inp = h.valid.inputs[r]
+            assert (inp[inp != PAD] == seq[:-1][-10:]).all()
+            masked = set(h.valid.exclude_idx[h.valid.exclude_ptr[r]:h.valid.exclude_ptr[r + 1]])
+            assert masked == set(seq[:-1]) - {seq[-1]}
+        # built from training interactions only: no validation or test target of the split is added
+        assert np.array_equal(np.sort(np.concatenate([h.train_items, h.valid.targets])), np.sort(s.train_items)), name
