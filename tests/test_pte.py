@@ -74,6 +74,29 @@ def test_dreamrec_gets_the_whitened_frozen_profiles(ml100k, splits, monkeypatch)
                  item_emb=text(ml100k)).item.proj is not None
 
 
+def test_the_unit_frozen_table_keeps_the_cosine_ranking(ml100k, splits, monkeypatch):
+    """--pte_frozen_table unit: E's rows at unit length on their top singular directions, so a
+    query's ranking of the items is its cosine ranking in E, up to the dropped energy (exact at
+    full rank)."""
+    import pte.reps.pte as m
+    from pte.reps.common import unit_projection
+    E = np.load(text(ml100k))
+    unit = E / np.linalg.norm(E, axis=1, keepdims=True)
+    full = unit_projection(E, E.shape[1])
+    assert np.allclose(full @ full[:5].T, unit @ unit[:5].T, atol=1e-4)
+    monkeypatch.setattr(m, "PTE_FROZEN_TABLE", "unit")
+    rep = build(ml100k, splits["coldstart"], "pte", monkeypatch, user_side=False, backbone="DreamRec",
+                item_emb=text(ml100k))
+    table = rep.item_table().detach().numpy()
+    assert rep.item.ids is None and np.allclose(table, unit_projection(E, 16), atol=1e-5)
+    top = lambda t: np.argsort(-(t @ t[:20].T), axis=0)[:10]   # noqa: E731  each query item's top 10
+    agree = np.mean([len(set(a) & set(b)) for a, b in zip(top(table).T, top(unit).T)]) / 10
+    assert agree > 0.5
+    monkeypatch.setattr(m, "PTE_FROZEN_TABLE", "zca")
+    with pytest.raises(ValueError, match="pte_frozen_table"):
+        build(ml100k, splits["coldstart"], "pte", monkeypatch, user_side=False, backbone="DreamRec", item_emb=text(ml100k))
+
+
 @pytest.mark.parametrize("setting", ["coldstart", "longtail"])
 @pytest.mark.parametrize("method", ["pte", "pte_raw"])
 def test_no_training_position_sees_its_target(ml100k, splits, monkeypatch, setting, method):

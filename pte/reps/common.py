@@ -38,6 +38,15 @@ def fit_dim(x: np.ndarray, dim: int) -> np.ndarray:
     return np.pad(x, ((0, 0), (0, dim - x.shape[1]))).astype(np.float32)
 
 
+def unit_projection(x: np.ndarray, k: int) -> np.ndarray:
+    """x's rows at unit length, projected on their top k right singular vectors, uncentred: dot
+    products (the cosine geometry a contrastive aligner trained) survive up to the dropped energy,
+    where centring or whitening would change which items a query ranks first."""
+    unit = np.asarray(x, np.float64) / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    _, _, vt = np.linalg.svd(unit, full_matrices=False)
+    return (unit @ vt[:k].T).astype(np.float32)
+
+
 def mlp(d_in: int, d_out: int, hidden: int | None = None, dropout: float = 0.0) -> nn.Module:
     hidden = hidden or max(d_out, (d_in + d_out) // 2)
     return nn.Sequential(nn.Linear(d_in, hidden), nn.GELU(), Dropout(dropout), nn.Linear(hidden, d_out))

@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from pte.reps.base import RepContext, Representation, id_table
-from pte.reps.common import fit_dim, frozen, mlp, whiten
+from pte.reps.common import fit_dim, frozen, mlp, unit_projection, whiten
 
 PTE_FUSE_ID = True          # add ID vectors for items/users seen in training
 PTE_USER_SIDE = True        # use user profiles when the run has them (BiasMF's user vectors)
@@ -36,6 +36,8 @@ PTE_PREFIX_USER = True      # sequence models: add R(mean profile of the items s
 PTE_HIDDEN = 256            # MLP width
 PTE_DROPOUT = 0.1
 PTE_FROZEN = ("DreamRec",)   # backbones whose item table is the whitened, frozen E (iDreamRec's way); "": none
+PTE_FROZEN_TABLE = "whiten"  # the frozen table: whiten (E's top DIM principal components, whitened) | unit (E's rows
+                            # at unit length on their top DIM singular directions: the aligner's cosine geometry)
 PTE_ID_DROP = 0.0           # training only: each step, this share of the seen items/users lose their ID part, so
                             # the profile part must carry them as it does unseen ones (DropoutNet's idea); 0 = off
 
@@ -98,7 +100,10 @@ class PtE(Representation):
         user_seen = np.diff(split.train_ptr) > 0
         items = ctx.read("item_emb", "item")
         if ctx.backbone in PTE_FROZEN:
-            self.item = ProfileSide(items, item_seen, ctx.dim, ctx.device, whiten(items, "pca", ctx.dim), ids=False)
+            if PTE_FROZEN_TABLE not in ("whiten", "unit"):
+                raise ValueError(f"--pte_frozen_table must be whiten or unit, got {PTE_FROZEN_TABLE!r}")
+            table = whiten(items, "pca", ctx.dim) if PTE_FROZEN_TABLE == "whiten" else unit_projection(items, ctx.dim)
+            self.item = ProfileSide(items, item_seen, ctx.dim, ctx.device, table, ids=False)
         else:
             self.item = ProfileSide(items, item_seen, ctx.dim, ctx.device, self.fixed(items, ctx.dim), PTE_FUSE_ID)
         users = ctx.read("user_emb", "user") if PTE_USER_SIDE else None
