@@ -23,6 +23,7 @@ from pte.embeddings import save_embeddings
 from pte.evaluate import ScoreFn, evaluate, topk
 from pte.io import write_jsonl
 from pte.results import append_result
+from pte.retrieval import choose_weight
 from pte.splits import Split, load_split, subsample_users
 
 EVAL_MODES = ("full", "sampled")
@@ -135,9 +136,11 @@ def fit(model: torch.nn.Module, train_epoch: Callable[[int], float], score: Scor
 
 def finish(*, score: ScoreFn, ds: Dataset, split: Split, sel: Selection, config: dict,
            backbone: str, method: str, rep=None) -> dict:
-    """Evaluate test once at the selected epoch, append the results line, print the table;
+    """Evaluate test once at the selected epoch (with the retrieval term's weight chosen on
+    validation, pte.retrieval, when its grid is on), append the results line, print the table;
     export the top-K lists (config save_topk) and the item vectors (config save_items) if asked."""
     from pte.tables import format_run
+    score, retrieval = choose_weight(score, rep, ds, split, sel.mode, sel.metric)
     valid = evaluate(score, split.valid)
     test = evaluate(score, split.test)
     mode = sel.mode
@@ -146,6 +149,8 @@ def finish(*, score: ScoreFn, ds: Dataset, split: Split, sel: Selection, config:
            "seed": config.get("seed"), "tag": config.get("tag", ""), "eval": mode, "valid": valid[mode], "test": test[mode], "other": other,
            "best_epoch": sel.best_epoch, "epochs_run": sel.history[-1][0] if sel.history else 0,
            "train_seconds": round(sel.train_seconds, 2), "eval_seconds": round(test["seconds"], 4), "config": config}
+    if retrieval is not None:
+        row["retrieval"] = retrieval
     path = append_result(row)
     print(format_run(row))
     print(f"results appended to {path}")

@@ -204,13 +204,14 @@ def _render(caption: str, heads: list[str], blocks: list, latex: bool) -> str:
 
 def tables(data: str = "ml-100k", tag: str = "", latex: bool = False, methods: str = "paper",
            backbones: str = "", settings: str = "coldstart,longtail", modes: str = "sampled,full",
-           ladder: bool = False, versus: str = "", split: str = "test", before: str = "",
+           ladder: bool = False, versus: str = "", split: str = "test", before: str = "", arms: str = "",
            rows: list[dict] | None = None, results: Path | None = None) -> str:
     """Table 3 (coldstart) and Table 4 per longtail backbone and mode, from the results lines
     (``results``: another results folder than results/, e.g. the shipped one); ``ladder``: the
     profile ladder instead, the latest run of ``tag`` in <data>_profiles.jsonl; ``versus``
     (tags, comma-separated): PtE against Base per cell over those Profile-stage runs (Base from
-    ``tag`` when given), on ``split``. ``before`` (an ISO time, e.g. 2026-12-02T14:00): only the
+    ``tag`` when given), on ``split``; ``arms`` (method@tag, comma-separated): those runs side by
+    side per cell (arms_table). ``before`` (an ISO time, e.g. 2026-12-02T14:00): only the
     lines written before it, i.e. the tables as they stood before a later round replaced rows."""
     from pte.io import read_jsonl
     from pte.results import results_path
@@ -223,6 +224,8 @@ def tables(data: str = "ml-100k", tag: str = "", latex: bool = False, methods: s
     rows = earlier((read_jsonl(path) if path.exists() else []) if rows is None else rows, before)
     if versus:
         return versus_base(rows, versus.split(","), backbones, tag, split)
+    if arms:
+        return arms_table(rows, arms.split(","), backbones, split)
     tag_ = tag or None
     out = []
     if "coldstart" in settings.split(","):
@@ -277,6 +280,37 @@ def versus_base(rows: list[dict], tags: list[str], backbones: str = "", base_tag
     return "\n".join(lines) + "\n"
 
 
+def _weights(rows: list[dict], setting: str, backbone: str, method: str, tag: str) -> str:
+    """The retrieval term's chosen weights over seeds (pte.retrieval), e.g. "0.5, 1, 0.5"; "-" if none."""
+    latest = {r["seed"]: r for r in rows if (r["setting"], r["backbone"], r["method"], r.get("tag", "")) ==
+              (setting, backbone, method, tag) and "retrieval" in r}
+    return ", ".join(f"{latest[s]['retrieval']['weight']:g}" for s in sorted(latest)) or "-"
+
+
+def arms_table(rows: list[dict], arms: list[str], backbones: str = "", split: str = "test") -> str:
+    """Each cell's main metric for several runs side by side: ``arms`` are method@tag (e.g.
+    base@main,pte@recipe_retrieval); then the last arm against the first (relative, and whether the
+    gap exceeds one std of both) and the retrieval weights the last arm chose on validation."""
+    specs = [a.split("@", 1) if "@" in a else (a, "") for a in arms]
+    heads = ["cell", *(f"{METHOD_LABEL.get(m, m)} [{t}]" for m, t in specs), "last vs first", "gap > one std of both?",
+             "weight (last, per seed)"]
+    lines = ["| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
+    for setting, (mode, key, label) in MAIN_METRIC.items():
+        for bb in (backbones.split(",") if backbones else BACKBONE_ORDER):
+            cols = [collect(rows, setting, mode, t, m, split).get((bb, m), {}).get((None, key), []) for m, t in specs]
+            if not any(cols):
+                continue
+            rel = gap = "-"
+            if cols[0] and cols[-1]:
+                (fm, fs), (lm, ls) = _stat(cols[0]), _stat(cols[-1])
+                rel = f"{100 * (lm / fm - 1):+.1f}%"
+                gap = "yes" if lm - fm > max(fs, ls) else "no" if lm > fm else "no (below)"
+            weights = _weights(rows, setting, bb, *specs[-1])
+            lines.append("| " + " | ".join([f"{setting} {bb}, {label}", *(_mean_std_n(c) for c in cols), rel, gap,
+                                            weights]) + " |")
+    return "\n".join(lines) + "\n"
+
+
 DOC_BLOCK = re.compile(r"(<!-- python -m pte\.tables(?P<args>[^>]*?) -->\n)(?P<body>.*?)(<!-- end -->)", re.S)
 
 
@@ -323,7 +357,7 @@ def _options(argv: list[str]) -> dict:
     import inspect
     opts = {"__doc__": inspect.getdoc(main), "DATA": "ml-100k", "TAG": "", "LATEX": False, "METHODS": "paper",
             "BACKBONES": "", "SETTINGS": "coldstart,longtail", "MODES": "sampled,full", "LADDER": False,
-            "VERSUS": "", "SPLIT": "test", "BEFORE": ""}
+            "VERSUS": "", "SPLIT": "test", "BEFORE": "", "ARMS": ""}
     apply_overrides(opts, argv)
     return {k.lower(): v for k, v in opts.items() if k.isupper()}
 
@@ -335,6 +369,7 @@ def main(argv: list[str] | None = None) -> None:
     python -m pte.tables --ladder true [--tag main]: the latest profile ladder (bench/bench_profiles.py).
     python -m pte.tables --versus main,main_llm1: PtE against Base per cell, over those Profile-stage runs
     ([--tag main]: Base's tag; [--split valid]: on validation).
+    python -m pte.tables --arms base@main,pte@recipe_retrieval: runs (method@tag) side by side per cell.
     Any of them with [--before 2026-12-02T14:00]: from the lines written before that time only.
     python -m pte.tables --update_doc RESULTS.md: rewrite the document's table blocks."""
     argv = list(sys.argv[1:] if argv is None else argv)

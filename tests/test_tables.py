@@ -1,6 +1,6 @@
 """The paper's tables from results lines: mean ± std over seeds, best/second marks, Best Impr.,
 latest row per seed wins, and a seed count per row when rows average different numbers of seeds."""
-from pte.tables import table3, table4, tables, versus_base
+from pte.tables import arms_table, table3, table4, tables, versus_base
 
 
 def row(method: str, seed: int, ndcg: float, tag: str = "main") -> dict:
@@ -74,3 +74,14 @@ def test_before_shows_the_tables_as_they_stood_before_a_rerun():
     then = tables(versus="main", rows=rows, before="2026-12-02T14:00")
     assert "| 0.2100 ± 0.0141 (2) |" in now and "0.2100" not in then    # the rerun replaced PtE's rows
     assert "| 0.1400 ± 0.0141 (2) |" in then
+
+
+def test_arms_put_runs_side_by_side_with_the_chosen_weights():
+    rows = [row("base", 1, 0.10), row("base", 2, 0.12), row("base", 1, 0.30, tag="recipe_retrieval"),
+            row("pte", 1, 0.20, tag="recipe_retrieval"), row("pte", 2, 0.22, tag="recipe_retrieval")]
+    rows[-2]["retrieval"], rows[-1]["retrieval"] = {"weight": 0.5}, {"weight": 2.0}
+    text = arms_table(rows, ["base@main", "base@recipe_retrieval", "pte@recipe_retrieval"])
+    line = next(l for l in text.splitlines() if l.startswith("| coldstart SASRec"))
+    assert line == ("| coldstart SASRec, N@10 (full) | 0.1100 ± 0.0141 (2) | 0.3000 (1) | 0.2100 ± 0.0141 (2) "
+                    "| +90.9% | yes | 0.5, 2 |")
+    assert "Base [main]" in text.splitlines()[0] and "PtE [recipe_retrieval]" in text.splitlines()[0]

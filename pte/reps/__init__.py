@@ -43,8 +43,10 @@ def method_class(name: str) -> type[Representation]:
 
 
 def method_namespaces() -> list[dict]:
-    """Every method module's globals (once each), so Main.py can override their constants by name."""
-    modules = {id(m): m for m in (_resolve(n)[0] for n in METHODS)}
+    """Every method module's globals (once each) and the retrieval term's (pte.retrieval, which
+    every method may use), so Main.py can override their constants by name."""
+    from pte import retrieval
+    modules = {id(m): m for m in (*(_resolve(n)[0] for n in METHODS), retrieval)}
     return [vars(m) for m in modules.values()]
 
 

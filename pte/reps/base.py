@@ -79,6 +79,11 @@ class Representation(nn.Module):
         """[B, dim] vectors of known users, or None when the method has no user side."""
         return None
 
+    def retrieval_table(self) -> torch.Tensor | None:
+        """[n_items, d] the item vectors of the method's profiles, as read, for the retrieval term
+        (pte.retrieval); None when the method has none."""
+        return None
+
     def sequence_user(self, users: torch.Tensor | None, inputs: torch.Tensor) -> torch.Tensor | None:
         """[B, L, dim] a user-side vector per position that sequence models add to their states,
         or None when the method has none. Position t may use only inputs[:, :t + 1] (the items

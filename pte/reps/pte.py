@@ -99,6 +99,7 @@ class PtE(Representation):
         item_seen = np.bincount(split.train_items, minlength=ctx.ds.n_items) > 0
         user_seen = np.diff(split.train_ptr) > 0
         items = ctx.read("item_emb", "item")
+        self.profiles = frozen(items)   # as read, for the retrieval term (not a parameter or buffer)
         if ctx.backbone in PTE_FROZEN:
             if PTE_FROZEN_TABLE not in ("whiten", "unit"):
                 raise ValueError(f"--pte_frozen_table must be whiten or unit, got {PTE_FROZEN_TABLE!r}")
@@ -122,6 +123,9 @@ class PtE(Representation):
 
     def item_table(self) -> torch.Tensor:
         return self.item()
+
+    def retrieval_table(self) -> torch.Tensor:
+        return self.profiles
 
     def user_vectors(self, users: torch.Tensor) -> torch.Tensor:
         return self.user(users) if self.user is not None else self.user_ids(users)
