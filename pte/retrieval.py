@@ -8,7 +8,7 @@ table (PtE: the aligned profile embeddings, the aligner's cosine space; DreamRec
 table is a whitened view of the same file) or any item embedding file. The backbone is
 trained and its epoch chosen without the term; then every λ of RETRIEVAL_WEIGHTS is scored on
 validation in one pass, the best is kept, and test is read once with it. Why: the profiles
-rank the next item by themselves (RESULTS.md, "PtE with a retrieval term"), and a backbone
+rank the next item by themselves (RESULTS.md, "A retrieval term over the profiles"), and a backbone
 that learns from them does not always keep what they rank.
 """
 from __future__ import annotations
