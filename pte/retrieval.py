@@ -28,15 +28,30 @@ RETRIEVAL_LAST = 3          # the history items whose mean vector is the query
 RETRIEVAL_EMB = ""          # item vectors to retrieve with (.npy + sidecar); "" = the method's profile table
 
 
-def retrieval_table(rep, ds, setting: str) -> torch.Tensor | None:
+def is_on() -> bool:
+    return any(float(w) != 0 for w in RETRIEVAL_WEIGHTS)
+
+
+def retrieval_table(rep, ds, setting: str) -> torch.Tensor:
     """Unit-length item vectors [n_items, d] for the term: RETRIEVAL_EMB, else the method's own
-    (``rep.retrieval_table()``); None when neither exists (methods without profiles)."""
+    (``rep.retrieval_table()``). Exits with the fix when there are none or they are not finite;
+    every Main.py calls it before training (reps.build), so a bad file costs no training time."""
+    from pte.data import DataError
     if RETRIEVAL_EMB:
         from pte.embeddings import load_embeddings
-        table = torch.as_tensor(load_embeddings(Path(RETRIEVAL_EMB), ds, "item", setting=setting))
+        try:
+            table = torch.as_tensor(load_embeddings(Path(RETRIEVAL_EMB), ds, "item", setting=setting))
+        except DataError as e:
+            raise SystemExit(f"error: --retrieval_emb: {e}") from None
     else:
         table = rep.retrieval_table() if rep is not None else None
-    return None if table is None else F.normalize(table.float().cpu(), dim=-1)
+    if table is None:
+        raise SystemExit("error: --retrieval_weights needs item vectors: this method has no profile table; "
+                         "pass --retrieval_emb FILE (e.g. the aligned profiles) or --retrieval_weights 0")
+    if not torch.isfinite(table).all():
+        raise SystemExit(f"error: the retrieval vectors ({RETRIEVAL_EMB or 'the method profile table'}) hold NaN "
+                         "or inf; re-create the file")
+    return F.normalize(table.float().cpu(), dim=-1)
 
 
 def standardized(scores: torch.Tensor) -> torch.Tensor:
@@ -86,16 +101,10 @@ def metrics_by_weight(score: ScoreFn, table: torch.Tensor, rows: Samples, weight
 def choose_weight(score: ScoreFn, rep, ds, split, mode: str, metric: str) -> tuple[ScoreFn, dict | None]:
     """(the score to test with, a record of the choice) — the weight of RETRIEVAL_WEIGHTS with the
     best validation ``metric``, ties to the smaller weight; (score, None) when the term is off."""
-    weights = sorted(set(float(w) for w in RETRIEVAL_WEIGHTS))
-    if weights == [0.0]:
+    if not is_on():
         return score, None
+    weights = sorted(set(float(w) for w in RETRIEVAL_WEIGHTS))
     table = retrieval_table(rep, ds, split.setting)
-    if table is None:
-        raise SystemExit("error: --retrieval_weights needs item vectors: this method has no profile table; "
-                         "pass --retrieval_emb FILE (e.g. the aligned profiles) or --retrieval_weights 0")
-    if not torch.isfinite(table).all():
-        raise SystemExit(f"error: the retrieval vectors ({RETRIEVAL_EMB or 'the method profile table'}) hold NaN "
-                         "or inf; re-create the file")
     valid = metrics_by_weight(score, table, split.valid, weights, RETRIEVAL_LAST)
     by_weight = {w: valid[w][mode][metric] for w in weights}
     best = max(weights, key=lambda w: (by_weight[w], -w))

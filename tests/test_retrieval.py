@@ -102,3 +102,18 @@ def test_a_backbone_run_records_the_weight_it_chose(ml100k_name):
     assert row["retrieval"]["weight"] in (0.0, 1.0) and set(row["retrieval"]["valid_by_weight"]) == {"0", "1"}
     chosen = row["retrieval"]["valid_by_weight"][f"{row['retrieval']['weight']:g}"]
     assert row["valid"]["NDCG@10"] == pytest.approx(chosen, abs=1e-6)   # the row reports the chosen fusion
+
+
+def test_a_missing_or_broken_file_is_named_before_training(ml100k, monkeypatch, tmp_path):
+    from pte.embeddings import save_embeddings
+    monkeypatch.setattr(retrieval, "RETRIEVAL_WEIGHTS", (0.0, 1.0))
+    monkeypatch.setattr(retrieval, "RETRIEVAL_EMB", str(tmp_path / "nope.npy"))
+    with pytest.raises(SystemExit, match="--retrieval_emb: .*nope.npy"):
+        retrieval.retrieval_table(None, ml100k, "longtail")
+    bad = np.ones((ml100k.n_items, 4), np.float32)
+    save_embeddings(tmp_path / "bad.npy", bad, ml100k.item_raw, kind="item", data=ml100k.name, encoder="test")
+    bad[3, 1] = np.nan
+    np.save(tmp_path / "bad.npy", bad)    # damaged after it was written
+    monkeypatch.setattr(retrieval, "RETRIEVAL_EMB", str(tmp_path / "bad.npy"))
+    with pytest.raises(SystemExit, match="bad.npy.*(NaN|nan|finite)"):
+        retrieval.retrieval_table(None, ml100k, "longtail")

@@ -51,6 +51,11 @@ def method_namespaces() -> list[dict]:
 
 
 def build(name: str, ctx: RepContext) -> Representation:
+    """The method, built for the run; with the retrieval term on, its vectors checked before training."""
+    from pte import retrieval
     cls = _resolve(name)[1]
     ctx.reads = cls.reads(ctx.split.setting)
-    return cls(ctx).to(ctx.device)
+    rep = cls(ctx).to(ctx.device)
+    if retrieval.is_on():
+        retrieval.retrieval_table(rep, ctx.ds, ctx.split.setting)
+    return rep
