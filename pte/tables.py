@@ -254,6 +254,13 @@ def _mean_std_n(values: list[float]) -> str:
     return f"{mean:.4f} ± {std:.4f} ({len(values)})" if len(values) > 1 else f"{mean:.4f} (1)"
 
 
+def _versus(ref: list[float], new: list[float]) -> tuple[str, str]:
+    """(new's mean relative to ref's, whether new is above ref by more than one std of both)."""
+    (rm, rs), (nm, ns) = _stat(ref), _stat(new)
+    gap = "yes" if nm - rm > max(rs, ns) else "no" if nm > rm else "no (below)"
+    return f"{100 * (nm / rm - 1):+.1f}%", gap
+
+
 def versus_base(rows: list[dict], tags: list[str], backbones: str = "", base_tag: str = "",
                 split: str = "test") -> str:
     """PtE against Base on each cell's main metric, with PtE's Profile-stage runs apart and pooled:
@@ -272,10 +279,8 @@ def versus_base(rows: list[dict], tags: list[str], backbones: str = "", base_tag
             pooled = [v for r in runs for v in r]
             if not base or not pooled:
                 continue
-            (bm, bs), (pm, ps) = _stat(base), _stat(pooled)
-            gap = "yes" if pm - bm > max(bs, ps) else "no" if pm > bm else "no (below)"
             cells = [f"{setting} {bb}, {label}", _mean_std_n(base), *(_mean_std_n(r) for r in runs),
-                     _mean_std_n(pooled), f"{100 * (pm / bm - 1):+.1f}%", gap]
+                     _mean_std_n(pooled), *_versus(base, pooled)]
             lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -300,14 +305,9 @@ def arms_table(rows: list[dict], arms: list[str], backbones: str = "", split: st
             cols = [collect(rows, setting, mode, t, m, split).get((bb, m), {}).get((None, key), []) for m, t in specs]
             if not any(cols):
                 continue
-            rel = gap = "-"
-            if cols[0] and cols[-1]:
-                (fm, fs), (lm, ls) = _stat(cols[0]), _stat(cols[-1])
-                rel = f"{100 * (lm / fm - 1):+.1f}%"
-                gap = "yes" if lm - fm > max(fs, ls) else "no" if lm > fm else "no (below)"
-            weights = _weights(rows, setting, bb, *specs[-1])
-            lines.append("| " + " | ".join([f"{setting} {bb}, {label}", *(_mean_std_n(c) for c in cols), rel, gap,
-                                            weights]) + " |")
+            versus = _versus(cols[0], cols[-1]) if cols[0] and cols[-1] else ("-", "-")
+            lines.append("| " + " | ".join([f"{setting} {bb}, {label}", *(_mean_std_n(c) for c in cols), *versus,
+                                            _weights(rows, setting, bb, *specs[-1])]) + " |")
     return "\n".join(lines) + "\n"
 
 
