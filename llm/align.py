@@ -70,7 +70,9 @@ common = {"setting": SETTING, "aligned_from": str(item_path), "align_config": co
 save_embeddings(item_out, items, ds.item_raw, kind="item", data=ds.name,
                 encoder=embedding_meta(item_path).get("encoder", "?") + "+aligned", **common)
 print(f"wrote {item_out}")
-user_out = embedding_path(DATA, SETTING, aligned_name(user_path.stem if user_path else "user_history"))
+# without user profiles the user queries come from the history over this item table, so they are named
+# after it: aligning another table (e.g. item_text) must not overwrite the profiles' queries
+user_out = embedding_path(DATA, SETTING, aligned_name(user_path.stem if user_path else f"{item_path.stem}_user_history"))
 zero = int((~users.any(1)).sum())
 save_embeddings(user_out, users, ds.user_raw, kind="user", data=ds.name, encoder="aligner", fallback="zeros",
                 fallback_rows=zero, **common)

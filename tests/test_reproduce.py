@@ -35,6 +35,9 @@ def test_quick_pipeline_runs_every_stage_then_resumes_as_a_no_op(ml100k_name):
     aligned = json.load(open(os.path.join(outputs, "coldstart", "embeddings", "item_profile_aligned.json")))
     assert aligned["best_epoch"] >= 1 and aligned["valid_ndcg10_after"] > 1.5 * aligned["valid_ndcg10_before"]
     assert [h["epoch"] for h in aligned["history"]][:2] == [0, 1]
+    # coldstart has no user profiles: the user queries are named after the item table they came from, so
+    # aligning another table there (llm/align.py --item_emb item_text.npy) cannot overwrite them
+    assert os.path.exists(os.path.join(outputs, "coldstart", "embeddings", "item_profile_user_history_aligned.npy"))
     side = json.load(open(os.path.join(outputs, "both", "embeddings", "item_profile.json")))
     curve = "grpo_reward_ml-100k_both.png"   # a quick run's stage figures stay with its outputs, never over img/'s
     assert os.path.exists(os.path.join(os.environ["PTE_OUTPUTS"], "quick", "img", curve))
