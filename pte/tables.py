@@ -292,22 +292,40 @@ def _weights(rows: list[dict], setting: str, backbone: str, method: str, tag: st
     return ", ".join(f"{latest[s]['retrieval']['weight']:g}" for s in sorted(latest)) or "-"
 
 
+def _arm(rows: list[dict], setting: str, backbone: str, method: str, tag: str, split: str) -> tuple[list[float], str]:
+    """(one arm's main metric over seeds in a cell, the method it is). ``best`` is the method other than
+    PtE, Base included, with the highest mean validation metric under ``tag`` in that cell: chosen on
+    validation whatever ``split`` shows, so a test column never picks its own winner."""
+    mode, key, _ = MAIN_METRIC[setting]
+    if method == "best":
+        valid = {m: v[(None, key)] for (bb, m), v in collect(rows, setting, mode, tag, "all", "valid").items()
+                 if bb == backbone and m != "pte" and v.get((None, key))}
+        if not valid:
+            return [], method
+        method = max(valid, key=lambda m: _stat(valid[m])[0])
+    return collect(rows, setting, mode, tag, method, split).get((backbone, method), {}).get((None, key), []), method
+
+
 def arms_table(rows: list[dict], arms: list[str], backbones: str = "", split: str = "test") -> str:
     """Each cell's main metric for several runs side by side: ``arms`` are method@tag (e.g.
-    base@main,pte@recipe_retrieval); then the last arm against the first (relative, and whether the
-    gap exceeds one std of both) and the retrieval weights the last arm chose on validation."""
+    base@main,pte@recipe_retrieval; method ``best``: the best method but PtE under that tag, chosen on
+    validation per cell and named in the cell); then the last arm against the first (relative, and
+    whether the gap exceeds one std of both) and the retrieval weights the last arm chose on validation."""
     specs = [a.split("@", 1) if "@" in a else (a, "") for a in arms]
-    heads = ["cell", *(f"{METHOD_LABEL.get(m, m)} [{t}]" for m, t in specs), "last vs first", "gap > one std of both?",
-             "weight (last, per seed)"]
+    heads = ["cell", *(("best but PtE" if m == "best" else METHOD_LABEL.get(m, m)) + f" [{t}]" for m, t in specs),
+             "last vs first", "gap > one std of both?", "weight (last, per seed)"]
     lines = ["| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
     for setting, (mode, key, label) in MAIN_METRIC.items():
         for bb in (backbones.split(",") if backbones else BACKBONE_ORDER):
-            cols = [collect(rows, setting, mode, t, m, split).get((bb, m), {}).get((None, key), []) for m, t in specs]
+            arms_here = [_arm(rows, setting, bb, m, t, split) for m, t in specs]
+            cols = [values for values, _ in arms_here]
             if not any(cols):
                 continue
+            shown = [_mean_std_n(v)[:-1] + f", {METHOD_LABEL.get(chosen, chosen)})" if m == "best" and v
+                     else _mean_std_n(v) for (v, chosen), (m, _) in zip(arms_here, specs)]
             versus = _versus(cols[0], cols[-1]) if cols[0] and cols[-1] else ("-", "-")
-            lines.append("| " + " | ".join([f"{setting} {bb}, {label}", *(_mean_std_n(c) for c in cols), *versus,
-                                            _weights(rows, setting, bb, *specs[-1])]) + " |")
+            lines.append("| " + " | ".join([f"{setting} {bb}, {label}", *shown, *versus,
+                                            _weights(rows, setting, bb, arms_here[-1][1], specs[-1][1])]) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -369,7 +387,8 @@ def main(argv: list[str] | None = None) -> None:
     python -m pte.tables --ladder true [--tag main]: the latest profile ladder (bench/bench_profiles.py).
     python -m pte.tables --versus main,main_llm1: PtE against Base per cell, over those Profile-stage runs
     ([--tag main]: Base's tag; [--split valid]: on validation).
-    python -m pte.tables --arms base@main,pte@recipe_retrieval: runs (method@tag) side by side per cell.
+    python -m pte.tables --arms base@main,pte@recipe_retrieval: runs (method@tag) side by side per cell
+    (best@tag: per cell, the method but PtE with the best validation under tag).
     Any of them with [--before 2026-12-02T14:00]: from the lines written before that time only.
     python -m pte.tables --update_doc RESULTS.md: rewrite the document's table blocks."""
     argv = list(sys.argv[1:] if argv is None else argv)

@@ -85,3 +85,18 @@ def test_arms_put_runs_side_by_side_with_the_chosen_weights():
     assert line == ("| coldstart SASRec, N@10 (full) | 0.1100 ± 0.0141 (2) | 0.3000 (1) | 0.2100 ± 0.0141 (2) "
                     "| +90.9% | yes | 0.5, 2 |")
     assert "Base [main]" in text.splitlines()[0] and "PtE [recipe_retrieval]" in text.splitlines()[0]
+
+
+def test_the_best_arm_is_chosen_on_validation_and_named():
+    """``best@tag`` is the method but PtE whose validation is highest in the cell, even when another
+    method's test number is higher: a test column never picks its own winner."""
+    rows = [row("base", 1, 0.30, tag="t"), row("alphafuse", 1, 0.20, tag="t"), row("alphafuse", 2, 0.22, tag="t"),
+            row("pte", 1, 0.50, tag="t"), row("pte", 1, 0.25, tag="u")]
+    for r, valid in zip(rows, (0.10, 0.40, 0.42, 0.90, 0.5)):
+        r["valid"] = {"NDCG@10": valid}
+    rows[-1]["retrieval"] = {"weight": 4.0}
+    line = next(l for l in arms_table(rows, ["best@t", "pte@u"]).splitlines() if l.startswith("| coldstart SASRec"))
+    assert line == "| coldstart SASRec, N@10 (full) | 0.2100 ± 0.0141 (2, AlphaFuse) | 0.2500 (1) | +19.0% | yes | 4 |"
+    valid = arms_table(rows, ["best@t", "pte@u"], split="valid")
+    assert "0.4100 ± 0.0141 (2, AlphaFuse)" in valid
+    assert "best but PtE [t]" in valid.splitlines()[0]
