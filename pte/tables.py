@@ -247,11 +247,13 @@ MAIN_METRIC = {"coldstart": ("full", "NDCG@10", "N@10 (full)"),          # setti
                "longtail": ("sampled", "NDCG@10", "N@10 (100 negatives)")}
 
 
-def _mean_std_n(values: list[float]) -> str:
+def _mean_std_n(values: list[float], note: str = "") -> str:
+    """"mean ± std (n[, note])"; "mean (1[, note])" for one value; "-" for none."""
     if not values:
         return "-"
     mean, std = _stat(values)
-    return f"{mean:.4f} ± {std:.4f} ({len(values)})" if len(values) > 1 else f"{mean:.4f} (1)"
+    count = f"({len(values)}{', ' + note if note else ''})"
+    return f"{mean:.4f} ± {std:.4f} {count}" if len(values) > 1 else f"{mean:.4f} {count}"
 
 
 def _versus(ref: list[float], new: list[float]) -> tuple[str, str]:
@@ -321,8 +323,8 @@ def arms_table(rows: list[dict], arms: list[str], backbones: str = "", split: st
             cols = [values for values, _ in arms_here]
             if not any(cols):
                 continue
-            shown = [_mean_std_n(v)[:-1] + f", {METHOD_LABEL.get(chosen, chosen)})" if m == "best" and v
-                     else _mean_std_n(v) for (v, chosen), (m, _) in zip(arms_here, specs)]
+            shown = [_mean_std_n(v, METHOD_LABEL.get(chosen, chosen) if m == "best" else "")
+                     for (v, chosen), (m, _) in zip(arms_here, specs)]
             versus = _versus(cols[0], cols[-1]) if cols[0] and cols[-1] else ("-", "-")
             lines.append("| " + " | ".join([f"{setting} {bb}, {label}", *shown, *versus,
                                             _weights(rows, setting, bb, arms_here[-1][1], specs[-1][1])]) + " |")
