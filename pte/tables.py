@@ -296,12 +296,13 @@ def _weights(rows: list[dict], setting: str, backbone: str, method: str, tag: st
 
 def _arm(rows: list[dict], setting: str, backbone: str, method: str, tag: str, split: str) -> tuple[list[float], str]:
     """(one arm's main metric over seeds in a cell, the method it is). ``best`` is the method other than
-    PtE, Base included, with the highest mean validation metric under ``tag`` in that cell: chosen on
-    validation whatever ``split`` shows, so a test column never picks its own winner."""
+    PtE and its variants (pte_raw, ...), Base included, with the highest mean validation metric under
+    ``tag`` in that cell: chosen on validation whatever ``split`` shows, so a test column never picks
+    its own winner."""
     mode, key, _ = MAIN_METRIC[setting]
     if method == "best":
         valid = {m: v[(None, key)] for (bb, m), v in collect(rows, setting, mode, tag, "all", "valid").items()
-                 if bb == backbone and m != "pte" and v.get((None, key))}
+                 if bb == backbone and not m.startswith("pte") and v.get((None, key))}
         if not valid:
             return [], method
         method = max(valid, key=lambda m: _stat(valid[m])[0])

@@ -100,3 +100,6 @@ def test_the_best_arm_is_chosen_on_validation_and_named():
     valid = arms_table(rows, ["best@t", "pte@u"], split="valid")
     assert "0.4100 ± 0.0141 (2, AlphaFuse)" in valid
     assert "best but PtE [t]" in valid.splitlines()[0]
+    rows.append(row("pte_raw", 1, 0.60, tag="t"))
+    rows[-1]["valid"] = {"NDCG@10": 0.95}   # a PtE variant is PtE, never the best other method
+    assert "0.4100 ± 0.0141 (2, AlphaFuse)" in arms_table(rows, ["best@t", "pte@u"], split="valid")
