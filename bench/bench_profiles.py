@@ -127,17 +127,20 @@ if item_profiles is not None:
 # each stage against the stage before it, paired on the same users (B.paired_change)
 STEPS = {"(a) sft_base": "untuned", "(b) sft_base_mask": "(a) sft_base", "(c) grpo, users of (b)": "(b) sft_base_mask",
          "(c) grpo": "grounded (no LLM)", "(d) sft_base_item": "grounded (no LLM)"}
-scorers: dict[tuple[str, str], B.ScoreFn] = {}
+scorers: dict[tuple[str, str], tuple[B.ScoreFn, np.ndarray | None]] = {}
 
 
 def add_step(row: dict, score: B.ScoreFn, subset) -> dict:
-    """Record ``score`` and, when its stage's predecessor was scored, the paired step from it."""
+    """Record ``score`` and, when its stage's predecessor was scored, the paired step from it,
+    on the users both rungs cover (e.g. 200 untuned profiles against all users' (a) profiles)."""
     key = (row["name"], row["side"])
-    scorers[key] = score
+    scorers[key] = (score, subset)
     prev = STEPS.get(re.sub(r"^\(c\) grpo, \d+ users$", "(c) grpo, users of (b)", row["name"]))
     if prev and (prev, row["side"]) in scorers:
-        before = B.row_ndcg10(scorers[(prev, row["side"])], split, subset)
-        row["step"] = {"from": prev, **B.paired_change(before, B.row_ndcg10(score, split, subset))}
+        prev_score, prev_subset = scorers[(prev, row["side"])]
+        users = B.shared_users(prev_subset, subset)
+        before = B.row_ndcg10(prev_score, split, users)
+        row["step"] = {"from": prev, **B.paired_change(before, B.row_ndcg10(score, split, users))}
     return row
 
 

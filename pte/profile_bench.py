@@ -267,6 +267,14 @@ def covered_users(emb: np.ndarray) -> np.ndarray:
     return np.flatnonzero(np.abs(np.asarray(emb)).sum(1) > 0)
 
 
+def shared_users(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:
+    """The users two rungs both cover (None: every user), so a step between them is paired on
+    users that both profile sets describe, never on one set's gaps scored as misses."""
+    if a is None or b is None:
+        return b if a is None else a
+    return np.intersect1d(a, b)
+
+
 # ----------------------------------------------------------------- the ladder
 
 def ladder_row(name: str, side: str, metrics: dict, covered: int, baseline: dict | None = None) -> dict:

@@ -65,6 +65,13 @@ def test_user_side_subset_evaluates_exactly_those_rows():
         pb.user_side(split, users, items, users=[99])
 
 
+def test_a_step_is_paired_on_the_users_both_rungs_cover():
+    assert pb.shared_users(None, None) is None
+    assert list(pb.shared_users(np.array([1, 2, 5]), None)) == [1, 2, 5]
+    assert list(pb.shared_users(None, np.array([4]))) == [4]
+    assert list(pb.shared_users(np.array([1, 2, 5]), np.array([2, 3, 5]))) == [2, 5]
+
+
 def test_row_values_average_to_the_rung_and_steps_are_paired():
     split = toy_split([[PAD, 1, 2], [PAD, 3, 4], [5, 6, 7]], targets=[10, 11, 12])
     items = np.eye(N_ITEMS, dtype=np.float32)
