@@ -86,7 +86,9 @@ EPOCH_BASIS = "shipped"         # shipped: the epochs runs took on EPOCHS_FROM (
 EPOCHS_FROM = "ml-100k"         # whose results lines / aligned sidecars give the shipped epoch counts
 FIXED_LLM_MINUTES = 30.6        # teacher 1.8 + SFT (a) 6.1 + (b) 6.7 + (d) 4.1 + GRPO 11.9: the timed main job (RESULTS.md):
                                 # not measured here; fixed step counts, assumed not to grow with the data
-GPU_SPEEDUP_LLM = 0.0           # > 0: add a GPU column, LLM-side CPU time / this factor (an assumption, not measured)
+GPU_SPEEDUP_LLM = 0.0           # > 0: add a GPU column, LLM-side CPU time / this factor (an assumption, not measured
+                                # here; one H200 measured 13-18x one CPU thread for SFT, 17-44x two threads
+                                # for generation: RESULTS.md, "The Profile stage on ml-1m")
 GPU_SPEEDUP_BACKBONE = 0.0      # > 0: the same for prepare and the backbone runs
 MAX_EXPONENT = 2.0              # extrapolation: power laws steeper than this (or falling) are taken as noise of
                                 # sub-second timings and clamped to [0, MAX_EXPONENT]
