@@ -248,7 +248,7 @@ MAIN_METRIC = {"coldstart": ("full", "NDCG@10", "N@10 (full)"),          # setti
 
 
 def _mean_std_n(values: list[float], note: str = "") -> str:
-    """"mean ± std (n[, note])"; "mean (1[, note])" for one value; "-" for none."""
+    """A cell's values as mean ± std (n[, note]), as mean (1[, note]) for one value, "-" for none."""
     if not values:
         return "-"
     mean, std = _stat(values)
