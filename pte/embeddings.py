@@ -8,12 +8,16 @@ scoring the wrong items.
 """
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import numpy as np
 
 from pte.data import DataError, Dataset
 from pte.io import atomic_path, read_json, write_json
+from pte.paths import ROOT
+
+_read: dict[str, str] = {}   # every file load_embeddings returned in this process -> its fingerprint
 
 
 def sidecar(path: str | Path) -> Path:
@@ -78,7 +82,26 @@ def load_embeddings(path: str | Path, ds: Dataset, kind: str, setting: str | Non
     bad = ~np.isfinite(vectors).all(1)
     if bad.any():
         raise DataError(f"{path}: {bad.sum()} rows contain NaN/inf (first: row {np.flatnonzero(bad)[0]}); re-create it")
-    return vectors.astype(np.float32)
+    vectors = vectors.astype(np.float32)
+    _read[_shown(path)] = fingerprint(vectors)
+    return vectors
+
+
+def fingerprint(vectors: np.ndarray) -> str:
+    """The first 12 hex digits of the SHA-1 of the float32 vectors: equal for the same table."""
+    return hashlib.sha1(np.ascontiguousarray(vectors, dtype=np.float32).tobytes()).hexdigest()[:12]
+
+
+def files_read() -> dict[str, str]:
+    """Every embedding file this process has read (path -> fingerprint). A results row records
+    them, so rows made from different runs of the Profile stage stay apart and a rerun can tell
+    whether it read the same tables."""
+    return dict(_read)
+
+
+def _shown(path: Path) -> str:
+    path = path.resolve()
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
 def embedding_meta(path: str | Path) -> dict:

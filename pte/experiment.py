@@ -19,7 +19,7 @@ import torch
 from tqdm.auto import tqdm
 
 from pte.data import DataError, Dataset, load_dataset
-from pte.embeddings import save_embeddings
+from pte.embeddings import files_read, save_embeddings
 from pte.evaluate import ScoreFn, evaluate, topk
 from pte.io import write_jsonl
 from pte.results import append_result
@@ -148,7 +148,8 @@ def finish(*, score: ScoreFn, ds: Dataset, split: Split, sel: Selection, config:
     row = {"data": ds.name, "setting": split.setting, "backbone": backbone, "method": method,
            "seed": config.get("seed"), "tag": config.get("tag", ""), "eval": mode, "valid": valid[mode], "test": test[mode], "other": other,
            "best_epoch": sel.best_epoch, "epochs_run": sel.history[-1][0] if sel.history else 0,
-           "train_seconds": round(sel.train_seconds, 2), "eval_seconds": round(test["seconds"], 4), "config": config}
+           "train_seconds": round(sel.train_seconds, 2), "eval_seconds": round(test["seconds"], 4), "config": config,
+           "inputs": files_read()}
     if retrieval is not None:
         row["retrieval"] = retrieval
     path = append_result(row)

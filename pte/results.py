@@ -8,6 +8,8 @@ Schema (every key always present):
   best_epoch, epochs_run, train_seconds, eval_seconds, time (ISO), config (every constant)
   machine          what decides the last digits (rows from 2026-12-03 on): torch's version, the CPU
                    kernels it dispatched to (AVX2 / AVX512 round differently), its threads, the GPU
+  inputs           the embedding files the run read, path -> fingerprint of the vectors
+                   (pte.embeddings.files_read; rows from 2026-12-04 on): which Profile-stage run it used
 """
 from __future__ import annotations
 

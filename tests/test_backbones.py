@@ -1,6 +1,7 @@
 """1-epoch smoke runs of every backbone's Main.py on ml-100k, run as a user would, and BiasMF's loss."""
 import json
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -29,6 +30,7 @@ def test_main_one_epoch(ml100k_name, backbone, setting, tmp_path):
     # the facts a row's last digits depend on (the same seed prints other numbers on AVX2 and AVX512)
     assert row["machine"]["cpu"] == torch.backends.cpu.get_cpu_capability()
     assert row["machine"]["torch"].startswith("2.") and row["machine"]["threads"] >= 1
+    assert row["inputs"] == {}   # Base reads no embedding file
     assert row["eval"] == ("full" if setting == "coldstart" else "sampled")
     assert 0.0 <= row["test"]["NDCG@10"] <= row["test"]["HR@10"] <= 1.0
     if setting == "longtail":
@@ -45,6 +47,18 @@ def test_runs_from_repository_root_with_the_softmax_loss(ml100k_name, negatives)
                      "--fraction", "0.05", "--eval", "full", "--loss", "softmax", "--negatives", negatives)
     assert "valid [full (selects)]" in out.stdout
     assert load_results(ml100k_name)[-1]["config"]["loss"] == "softmax"
+
+
+def test_a_row_names_the_embedding_tables_it_read(ml100k_name, ml100k):
+    """So rows made from different runs of the Profile stage stay apart (results.jsonl's "inputs")."""
+    from pte.embeddings import fingerprint
+    run_script(ROOT / "base_models" / "BiasMF" / "Main.py", "--data", ml100k_name, "--method", "morec",
+               "--epochs", "1", "--fraction", "0.05", "--tag", "inputs")
+    row = [r for r in load_results(ml100k_name) if r["tag"] == "inputs"][-1]
+    (path, printed), = row["inputs"].items()
+    assert path.endswith("item_text.npy") and (ROOT / path).resolve() == (ml100k.root / "item_text.npy").resolve()
+    assert printed == fingerprint(np.load(ml100k.root / "item_text.npy"))
+    assert printed != fingerprint(np.load(ml100k.root / "item_text.npy")[::-1])   # another table prints another
 
 
 def test_bad_option_lists_valid_keys(ml100k_name):
