@@ -167,6 +167,24 @@ def test_records_rank_the_evidence(ml100k, splits):
     assert irec.head.startswith(D.short_title(ml100k, i)) and len(irec.picks) == P.N_PICKS
 
 
+def test_records_without_user_attributes_claim_none(ml100k, splits):
+    """A dataset whose users carry no attributes (Amazon's reviewers) gets no invented audience: no
+    gender in "Suited for", no "An a user" identity, no empty chooser descriptions in item records."""
+    import copy
+    ds = copy.copy(ml100k)
+    ds.users = [{} for _ in ml100k.users]
+    view = D.TrainView(ds, splits["longtail"])
+    u, i = int(view.train_users[7]), int(view.train_items[3])
+    assert D.identity(ds, u, []) == "A user"
+    assert D.identity(ds, u, ["Drama"]) == "A user who mostly chooses Drama movies"
+    words = D.audience_words(view, i)
+    assert "women" not in words and "men" not in words and str(len(view.choosers(i))) in words
+    irec = D.item_record(view, i, view.item_neighbours([i], D.N_CO_CHOSEN)[i])
+    assert "a user" not in irec.text and f"For example: {P.NO_ITEMS}" in irec.text
+    full = D.TrainView(ml100k, splits["longtail"])   # with attributes, the audience is described as before
+    assert D.audience_words(full, i).startswith(("mostly men", "mostly women", "men and women"))
+
+
 def test_held_out_items_are_never_anchors(ml100k, splits):
     """GRPO and (b) hide training items from the record: its candidates follow the last two items it
     still shows, and the user's own interactions never rank a hidden item."""

@@ -37,6 +37,7 @@ ID_LIKE = ("zip_code", "zip", "id", "raw")  # attributes that are identifiers, n
 # are training interactions in *both* settings (coldstart training users' sequences minus
 # their last two items), so one set of adapters and item profiles serves both settings.
 LLM_SETTINGS = ("longtail", "coldstart", "both")
+NO_DESC = "a user"   # user_desc of a user without attributes (e.g. Amazon reviewers)
 
 
 # ----------------------------------------------------------------- descriptions
@@ -60,7 +61,7 @@ def user_desc(ds: Dataset, u: int) -> str:
         return f"{g}{occ} aged {age}"              # ml-1m's "under 18", "56 or older"
     if a:
         return ", ".join(f"{k} {v}" for k, v in a.items())
-    return "a user"
+    return NO_DESC
 
 
 def item_categories(ds: Dataset, i: int) -> list[str]:
@@ -205,8 +206,8 @@ def _join(words: list[str]) -> str:
 def identity(ds: Dataset, u: int, genres: list[str]) -> str:
     """A user profile's first field: 'A 24-year-old male technician who mostly chooses Drama and Comedy movies'."""
     desc = user_desc(ds, u)
-    return f"{_article(desc).capitalize()} {desc}" + (f" who mostly chooses {_join(genres)} {domain_noun(ds)}s"
-                                                      if genres else "")
+    head = "A user" if desc == NO_DESC else f"{_article(desc).capitalize()} {desc}"
+    return head + (f" who mostly chooses {_join(genres)} {domain_noun(ds)}s" if genres else "")
 
 
 def summary(ds: Dataset, i: int) -> str:
@@ -254,9 +255,13 @@ def audience_words(view: "TrainView", i: int) -> str:
     if len(users) == 0:
         return "anyone (nobody has chosen it yet)"
     attrs = [view.ds.users[int(u)] for u in users]
-    g = Counter(str(a.get("gender", "")).upper() for a in attrs)
-    men = g.get("M", 0) / len(attrs)
-    who = "mostly men" if men >= 0.65 else "mostly women" if men <= 0.35 else "men and women"
+    g = Counter(str(a.get("gender") or "").upper() for a in attrs)
+    known = g.get("M", 0) + g.get("F", 0)
+    men = g.get("M", 0) / known if known else None
+    if men is None:   # no genders in the data (e.g. Amazon): say only what is known
+        who = f"people like its {len(users)} chooser{'s' if len(users) != 1 else ''}"
+    else:
+        who = "mostly men" if men >= 0.65 else "mostly women" if men <= 0.35 else "men and women"
     age = median_age(attrs)
     occ = Counter(a.get("occupation") for a in attrs if a.get("occupation") not in (None, "", "other", "none"))
     return (who + (f" around {age}" if age else "")
@@ -315,7 +320,9 @@ def item_record(view: TrainView, i: int, co_chosen: list[int], n_choosers: int =
     descs = []
     for v in ch:
         n = note(user_bank.get(int(v)), "user") if user_bank else None
-        descs.append(user_desc(ds, int(v)) + (f" ({n})" if n else ""))
+        d = user_desc(ds, int(v))
+        if d != NO_DESC or n:   # a chooser with no attributes and no note tells the model nothing
+            descs.append(d + (f" ({n})" if n else ""))
     co = [int(j) for j in co_chosen[:N_CO_CHOSEN]]
     both = set(view.choosers(i).tolist())
     witness = {j: next(int(v) for v in view.choosers(j) if int(v) in both) for j in co}  # chose i and j
