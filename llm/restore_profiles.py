@@ -9,7 +9,8 @@ fallbacks into outputs/<data>/both/{profiles,embeddings}/item_profile.* and
 outputs/<data>/longtail/{profiles,embeddings}/user_profile.*, so llm/align.py and every backbone
 run on the published profiles in minutes, on any CPU, without the Profile stage (about two hours
 on CPUs without native bf16: RESULTS.md, "The main job"). The sidecars name the shipped file and
-its hash. Profiles already there from another source are kept unless --force.
+its hash. Profiles already there from another source are kept unless --force. A dataset whose
+folder ships only some of them (Beauty: item profiles) gets those, and a note for the rest.
 """
 
 from pte import pipeline
@@ -27,8 +28,14 @@ FORCE = False               # overwrite profiles that came from elsewhere (e.g. 
 config = apply_overrides(globals(), choices={"EMBED": EMBEDS})
 
 ds = load_dataset(DATA)
+sources = {name: pipeline.shipped_copy(DATA, pipeline.profile_path(DATA, setting, name), TAG)
+           for setting, name, _ in RESTORABLE}
 for setting, name, kind in RESTORABLE:
-    source = pipeline.shipped_copy(DATA, pipeline.profile_path(DATA, setting, name), TAG)
+    source = sources[name]
+    if not source.exists() and any(p.exists() for p in sources.values()):   # e.g. Beauty ships item profiles only
+        print(f"{name}: not shipped for {DATA} ({source}), skipped; what reads {kind} profiles needs the Profile "
+              f"stage's {kind} side (the longtail aligner runs without it: llm/align.py --user_emb none)")
+        continue
     emb = pipeline.embedding_path(DATA, setting, name)
     made = read_json(emb.with_suffix(".json")) if pipeline.artifact_done(emb) else None
     if made is not None and not FORCE and source.exists() and made.get("source_digest") == file_digest(source) \

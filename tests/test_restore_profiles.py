@@ -52,6 +52,22 @@ def test_restore_refuses_texts_that_do_not_fit(ml100k, ml100k_name, tmp_path, mo
     assert not pipeline.artifact_path(ml100k_name, "item_profile", "coldstart").exists()
 
 
+def test_restore_writes_what_is_shipped_and_names_what_is_not(ml100k_name, tmp_path):
+    """A folder with item profiles only (Beauty's) restores them and says the user profiles were not shipped;
+    a folder with none is an error naming the file."""
+    results = tmp_path / "results"
+    (results / "ml-100k_profiles").mkdir(parents=True)
+    shutil.copy(SHIPPED_ITEMS, results / "ml-100k_profiles")
+    env = {"PTE_RESULTS": str(results), "PTE_OUTPUTS": str(tmp_path / "out")}
+    out = run_script(ROOT / "llm" / "restore_profiles.py", "--data", ml100k_name, env=env, timeout=300).stdout
+    assert "user_profile: not shipped" in out and "--user_emb none" in out
+    assert (tmp_path / "out" / ml100k_name / "both" / "embeddings" / "item_profile.npy").exists()
+    assert not (tmp_path / "out" / ml100k_name / "longtail" / "embeddings" / "user_profile.npy").exists()
+    (results / "ml-100k_profiles" / SHIPPED_ITEMS.name).unlink()
+    with pytest.raises(AssertionError, match="no shipped item profiles here"):
+        run_script(ROOT / "llm" / "restore_profiles.py", "--data", ml100k_name, env=env)
+
+
 def test_reproduce_from_shipped_profiles_runs_no_llm_stage(ml100k_name):
     results = os.environ["PTE_RESULTS"]
     shutil.copytree(ROOT / "results" / "ml-100k_profiles", os.path.join(results, "ml-100k_profiles"), dirs_exist_ok=True)
