@@ -222,7 +222,14 @@ if SHIP:
             continue
         keep = ("id", "raw", "text", "valid", "error")
         out = pipeline.shipped_copy(DATA, path, TAG)
-        write_jsonl(out, ({k: r.get(k) for k in keep} for r in read_jsonl(path)))
+        rows_kept = [{k: r.get(k) for k in keep} for r in read_jsonl(path)]
+        write_jsonl(out, rows_kept)
+        if out.stat().st_size > pipeline.SHIP_MAX_BYTES:   # large texts (Beauty's titles) ship compressed
+            packed = out.with_name(out.name.removesuffix(".gz") + ".gz")
+            write_jsonl(packed, rows_kept)
+            if packed != out:
+                out.unlink()
+            out = packed
         print(f"shipped {name} ({side}) -> {out} ({out.stat().st_size / 1e6:.2f} MB)")
     (shipped / "README.md").write_text(
         f"Profile texts of the {TAG!r} run on {DATA} (one JSON line per id: internal id, raw id, text, valid), "

@@ -1,6 +1,7 @@
 """Atomic file writes and JSON-lines helpers: an interrupted run never leaves half a file."""
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import tempfile
@@ -36,17 +37,25 @@ def read_json(path: str | Path) -> Any:
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
+def _open_text(path: Path, mode: str, name: Path | None = None):
+    """Text mode, gzip-compressed when the file's name (``name``, else ``path``) ends in .gz."""
+    gz = (name or path).suffix == ".gz"
+    return gzip.open(path, mode + "t", encoding="utf-8") if gz else open(path, mode, encoding="utf-8")
+
+
 def write_jsonl(path: str | Path, rows: Iterable[dict]) -> None:
-    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
+    """JSON lines, gzip-compressed when ``path`` ends in .gz."""
+    with atomic_path(path) as tmp, _open_text(tmp, "w", Path(path)) as f:
         for r in rows:
             f.write(json.dumps(r, ensure_ascii=False) + "\n")
 
 
 def read_jsonl(path: str | Path) -> list[dict]:
-    """Read JSON lines; a truncated last line (from a killed writer) is dropped, others must parse."""
+    """Read JSON lines (gzip-compressed when the name ends in .gz); a truncated last line (from a killed
+    writer) is dropped, others must parse."""
     path = Path(path)
     rows = []
-    with open(path, encoding="utf-8") as f:
+    with _open_text(path, "r") as f:
         lines = f.readlines()
     for i, line in enumerate(lines, start=1):
         if not line.strip():

@@ -87,9 +87,15 @@ def completed_runs(data: str, tag: str) -> set[tuple]:
 
 def shipped_copy(data: str, path: Path, tag: str = "main") -> Path:
     """Where results/ ships a copy of profile file ``path`` of outputs/ (bench/bench_profiles.py --ship):
-    results/<data>_profiles[_<tag>]/<setting>_<folder>_<name>.jsonl, e.g. both_profiles_item_profile.jsonl."""
+    results/<data>_profiles[_<tag>]/<setting>_<folder>_<name>.jsonl, e.g. both_profiles_item_profile.jsonl
+    (.jsonl.gz where that is what ships)."""
     folder = RESULTS / (f"{Path(data).name}_profiles" + ("" if tag == "main" else f"_{tag}"))
-    return folder / f"{path.parent.parent.name}_{path.parent.name}_{path.stem}.jsonl"
+    plain = folder / f"{path.parent.parent.name}_{path.parent.name}_{path.stem}.jsonl"
+    packed = plain.with_name(plain.name + ".gz")   # what --ship writes for a file over SHIP_MAX_BYTES
+    return packed if packed.exists() and not plain.exists() else plain
+
+
+SHIP_MAX_BYTES = 2_000_000   # a shipped profile file larger than this is committed gzip-compressed
 
 
 def item_vectors_path(data: str, backbone: str, setting: str, method: str) -> Path:

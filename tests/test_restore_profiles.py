@@ -68,6 +68,22 @@ def test_restore_writes_what_is_shipped_and_names_what_is_not(ml100k_name, tmp_p
         run_script(ROOT / "llm" / "restore_profiles.py", "--data", ml100k_name, env=env)
 
 
+def test_large_shipped_texts_are_read_compressed(tmp_path, monkeypatch):
+    """A profile file shipped as .jsonl.gz (Beauty's, over pipeline.SHIP_MAX_BYTES) is the shipped copy
+    when no plain one exists, and reads back the rows that were written."""
+    import gzip
+    from pte.io import read_jsonl as read
+    monkeypatch.setattr(pipeline, "RESULTS", tmp_path)
+    rows = read_jsonl(SHIPPED_ITEMS)[:50]
+    plain = pipeline.shipped_copy("ml-100k", pipeline.profile_path("ml-100k", "both", "item_profile"))
+    assert plain.suffix == ".jsonl" and not plain.exists()
+    packed = plain.with_name(plain.name + ".gz")
+    write_jsonl(packed, rows)
+    assert gzip.open(packed, "rt").readline().startswith('{"id"')   # really compressed
+    assert pipeline.shipped_copy("ml-100k", pipeline.profile_path("ml-100k", "both", "item_profile")) == packed
+    assert read(packed) == rows
+
+
 def test_reproduce_from_shipped_profiles_runs_no_llm_stage(ml100k_name):
     results = os.environ["PTE_RESULTS"]
     shutil.copytree(ROOT / "results" / "ml-100k_profiles", os.path.join(results, "ml-100k_profiles"), dirs_exist_ok=True)
