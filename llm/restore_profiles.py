@@ -33,8 +33,9 @@ sources = {name: pipeline.shipped_copy(DATA, pipeline.profile_path(DATA, setting
 for setting, name, kind in RESTORABLE:
     source = sources[name]
     if not source.exists() and any(p.exists() for p in sources.values()):   # e.g. Beauty ships item profiles only
+        hint = " (the longtail aligner runs without them: llm/align.py --user_emb none)" if kind == "user" else ""
         print(f"{name}: not shipped for {DATA} ({source}), skipped; what reads {kind} profiles needs the Profile "
-              f"stage's {kind} side (the longtail aligner runs without it: llm/align.py --user_emb none)")
+              f"stage's {kind} side{hint}")
         continue
     emb = pipeline.embedding_path(DATA, setting, name)
     made = read_json(emb.with_suffix(".json")) if pipeline.artifact_done(emb) else None
