@@ -13,7 +13,7 @@ from model import BiasMF
 from pte import reps
 from pte.batch import as_tensor, batches, grouped_batches
 from pte.config import apply_overrides
-from pte.experiment import descend, eval_mode, finish, fit, load_data, pick_device, seed_everything, wandb_run
+from pte.experiment import Checkpoint, descend, eval_mode, finish, fit, load_data, pick_device, seed_everything, wandb_run
 from pte.splits import SETTINGS
 
 DATA = "ml-100k"        # prepared dataset name (data/<name>/) or folder
@@ -38,6 +38,7 @@ NEGATIVES = 0           # bpr: sampled negatives per positive, loss averaged ove
 NEG_RETRIES = 3         # longtail: redraw negatives the user trained on, up to this many rounds
 FRACTION = 1.0          # < 1: evaluate on a random part of the rows (smoke runs)
 MAX_STEPS = 0           # > 0: at most this many training steps per epoch (smoke runs)
+RESUME = True           # continue an interrupted run from its last epoch (outputs/<data>/checkpoints/)
 DEVICE = "auto"
 SAVE_TOPK = ""          # path: write the top-50 lists of every test row (JSON lines)
 SAVE_ITEMS = ""         # path (.npy): write the trained item vectors (for figures/analysis)
@@ -112,5 +113,6 @@ def score(rows) -> torch.Tensor:
 
 
 # ---- train, select on validation, test once
-sel = fit(model, train_epoch, score, split, mode, EPOCHS, PATIENCE, EVAL_EVERY, log)
+sel = fit(model, train_epoch, score, split, mode, EPOCHS, PATIENCE, EVAL_EVERY, log,
+          Checkpoint.of(config, "BiasMF", optimizer) if RESUME else None)
 finish(score=score, ds=ds, split=split, sel=sel, config=config, backbone="BiasMF", method=METHOD, rep=rep)

@@ -21,7 +21,7 @@ from model import DENOISERS, SAMPLERS, SCHEDULES, DreamRec
 from pte import reps
 from pte.batch import as_tensor, batches, causal_windows
 from pte.config import apply_overrides
-from pte.experiment import descend, eval_mode, finish, fit, load_data, pick_device, seed_everything, wandb_run
+from pte.experiment import Checkpoint, descend, eval_mode, finish, fit, load_data, pick_device, seed_everything, wandb_run
 from pte.splits import SETTINGS
 
 DATA = "ml-100k"        # prepared dataset name (data/<name>/) or folder
@@ -56,6 +56,7 @@ LR = 1e-3               # the original's 5e-3 is unstable with ID tables initial
 WEIGHT_DECAY = 0.0
 FRACTION = 1.0          # < 1: evaluate on a random part of the rows (smoke runs)
 MAX_STEPS = 0           # > 0: at most this many training steps per epoch (smoke runs)
+RESUME = True           # continue an interrupted run from its last epoch (outputs/<data>/checkpoints/)
 DEVICE = "auto"
 SAVE_TOPK = ""          # path: write the top-50 lists of every test row (JSON lines)
 SAVE_ITEMS = ""         # path (.npy): write the trained item vectors (for figures/analysis)
@@ -97,7 +98,8 @@ def score(rows) -> torch.Tensor:
 
 
 # ---- train, select on validation, test once
-sel = fit(model, train_epoch, score, split, mode, EPOCHS, PATIENCE, EVAL_EVERY, log)
+sel = fit(model, train_epoch, score, split, mode, EPOCHS, PATIENCE, EVAL_EVERY, log,
+          Checkpoint.of(config, "DreamRec", optimizer) if RESUME else None)
 row = finish(score=score, ds=ds, split=split, sel=sel, config=config, backbone="DreamRec", method=METHOD, rep=rep)
 steps = TIMESTEPS if SAMPLER == "ddpm" else len(model.diffusion.ddim_steps(DDIM_STEPS))
 print(f"speed: {row['train_seconds'] / max(row['epochs_run'], 1):.2f} s per training epoch; "

@@ -187,6 +187,17 @@ class LLMESR(Representation):
         self._states = (length, self._states[1] + 1, self._states[2])
         return self._states[2][uniq]
 
+    def get_extra_state(self) -> dict:
+        """The cached user states and their age go into state_dict, so a resumed run refreshes
+        them when an uninterrupted one would (pte.experiment.Checkpoint)."""
+        length, steps, table = self._states or (0, 0, None)
+        return {"batch": self._batch, "length": length, "steps": steps, "table": table}
+
+    def set_extra_state(self, state: dict) -> None:
+        self._batch = state["batch"]
+        table = state["table"]
+        self._states = None if table is None else (state["length"], state["steps"], table.to(self.neighbours.device))
+
     def refresh_every(self) -> int:
         """Steps between refreshes of every user's state: LLMESR_REFRESH, or more where a refresh
         (n_users sequences) would cost over LLMESR_REFRESH_WORK batches (the largest seen) per step."""
