@@ -54,8 +54,10 @@ class MoEAdaptor(nn.Module):
         xs = x.unsqueeze(0).expand(self.weight.shape[0], *x.shape)
         if self.training and self.p > 0:
             # inverted dropout from a uniform draw: the same distribution as nn.Dropout at half
-            # its cost on CPU, where these masks (experts x items x d_in) dominate a training step
-            xs = xs * (torch.rand(xs.shape, device=x.device) >= self.p) / (1 - self.p)
+            # its cost on CPU, where these masks (experts x items x d_in) dominate a training step.
+            # The draw becomes the output in place (keep -> 1.0, then times x / (1 - p)): the same
+            # numbers, bit for bit, as x * keep / (1 - p), without its three full-size temporaries
+            xs = torch.rand(xs.shape, device=x.device).ge_(self.p).to(x.dtype).mul_(x / (1 - self.p))
         # W_i (x - b_i) computed as W_i x - W_i b_i: E is frozen, so autograd then needs no gradient
         # for the [experts, N, d_in] input (a third of the step's large matmuls) and no full-size
         # subtraction; equal to the direct form up to float rounding
