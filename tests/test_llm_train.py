@@ -57,7 +57,7 @@ def lora_weights(adapter: Path) -> dict[str, np.ndarray]:
     return {k: v.float().numpy() for k, v in load_file(str(adapter / "adapter_model.safetensors")).items()}
 
 
-def test_sft_then_grpo_then_inference(tiny_model, teacher_files, ml100k):
+def test_sft_then_grpo_then_inference(tiny_model, teacher_files, ml100k, monkeypatch):
     from pte.embeddings import embedding_meta, load_embeddings
     from pte.io import read_json, read_jsonl
     from pte.llm.model import read_stage
@@ -75,13 +75,32 @@ def test_sft_then_grpo_then_inference(tiny_model, teacher_files, ml100k):
     run("llm/lora/sft_base_item.py", *common, "--steps", "1")
     assert (adapter_dir("ml-100k", SETTING, "sft_base_item") / "adapter_config.json").exists()
 
-    # GRPO continues (b)'s adapter: it must leave different LoRA weights than it started from
+    # GRPO continues (b)'s adapter: it must leave different LoRA weights than it started from.
+    # Killed in its second step, it continues from the first step's checkpoint and runs only the second
+    from trl import GRPOTrainer
+    from pte.llm import train
     init = adapter_dir("ml-100k", SETTING, "sft_base_mask")
     before = lora_weights(init)
-    run("llm/lora/rlhf/rl_training.py", "--model", tiny_model, "--setting", SETTING, "--steps", "2",
-        "--batch_size", "4", "--num_generations", "2", "--grad_accum", "1", "--n_train_users", "4",
-        "--n_eval_users", "2", "--max_completion", "8")
+    grpo_args = ["llm/lora/rlhf/rl_training.py", "--model", tiny_model, "--setting", SETTING, "--steps", "2",
+                 "--batch_size", "4", "--num_generations", "2", "--grad_accum", "1", "--n_train_users", "4",
+                 "--n_eval_users", "2", "--max_completion", "8"]
+    monkeypatch.setattr(train, "CHECKPOINT_EVERY", 1)
+    step, steps_run, kill_at = GRPOTrainer.training_step, [], [1]
+
+    def counted(self, *args, **kwargs):
+        if self.state.global_step in kill_at:
+            raise KeyboardInterrupt("killed")
+        steps_run.append(self.state.global_step)
+        return step(self, *args, **kwargs)
+
+    monkeypatch.setattr(GRPOTrainer, "training_step", counted)
+    with pytest.raises(KeyboardInterrupt):
+        run(*grpo_args)
+    kill_at.clear()
+    run(*grpo_args)
+    assert steps_run == [0, 1]                            # step 0 before the kill, then only step 1
     grpo = adapter_dir("ml-100k", SETTING, "grpo")
+    assert not (grpo / "checkpoints").exists()
     assert Path(read_stage(grpo)["parent"]).resolve() == init.resolve()
     after = lora_weights(grpo)
     assert before and after.keys() == before.keys() and all("lora_" in k for k in after)
@@ -197,3 +216,52 @@ def test_the_guide_only_lets_a_row_pick_listed_numbers(tiny_model):
             picked = [int(x) for x in re.findall(r"\d+", parts[2])]
             assert re.fullmatch(r"\d+(, \d+)*", parts[2]) and len(picked) == min(3, n) == len(set(picked)), t
             assert all(1 <= k <= n for k in picked), t
+
+
+def test_a_killed_sft_resumes_to_the_adapter_of_an_unbroken_run(tiny_model, tmp_path, monkeypatch):
+    """Killed after its first checkpoint (a step that raises), the same call runs only the steps
+    left and saves the adapter an uninterrupted run saves, tensor for tensor; the checkpoints go."""
+    from trl import SFTTrainer
+    from pte.llm import train
+    from pte.llm.data import Example
+    from pte.llm.model import load_tokenizer, trainable_model
+    monkeypatch.setattr(train, "CHECKPOINT_EVERY", 2)
+    tok = load_tokenizer(tiny_model, padding_side="right")
+    examples = [Example(f"e{k}", "kd", k, [{"role": "user", "content": f"user {k} chose film {k}"},
+                                           {"role": "assistant", "content": f"User interests: film {k % 3}"}], [])
+                for k in range(12)]
+    step, steps_run = SFTTrainer.training_step, []
+
+    def counted(self, *args, **kwargs):
+        if self.state.global_step == kill_at:
+            raise KeyboardInterrupt("killed")
+        steps_run.append(self.state.global_step)
+        return step(self, *args, **kwargs)
+
+    def trained(out: Path, lr: float = 1e-2) -> dict:
+        steps_run.clear()
+        train.setup(0)
+        train.sft(trainable_model(tiny_model), tok, examples, out, steps=5, batch_size=2, grad_accum=1, lr=lr,
+                  max_length=64, seed=0, gradient_checkpointing=False)
+        return lora_weights(out)
+
+    monkeypatch.setattr(SFTTrainer, "training_step", counted)
+    kill_at = None
+    whole = trained(tmp_path / "whole")
+    assert steps_run == [0, 1, 2, 3, 4]
+    kill_at = 2
+    with pytest.raises(KeyboardInterrupt):
+        trained(tmp_path / "resumed")
+    assert (tmp_path / "resumed" / "checkpoints" / "checkpoint-2").is_dir()
+    kill_at = None
+    resumed = trained(tmp_path / "resumed")
+    assert steps_run == [2, 3, 4]                                   # only the steps after the checkpoint
+    assert not (tmp_path / "resumed" / "checkpoints").exists()
+    assert resumed.keys() == whole.keys() and all(np.array_equal(resumed[k], whole[k]) for k in whole)
+    assert any(np.abs(v).max() > 0 for k, v in whole.items() if "lora_B" in k)   # lora_B starts at 0: it trained
+    kill_at = 2                         # a killed run's checkpoints never seed a run of other settings
+    with pytest.raises(KeyboardInterrupt):
+        trained(tmp_path / "other")
+    kill_at = None
+    trained(tmp_path / "other", lr=5e-3)
+    assert steps_run == [0, 1, 2, 3, 4]

@@ -1,15 +1,17 @@
 """Trainer plumbing shared by the stage scripts: seeds and threads, SFT on tokenised chats
-(loss on assistant turns only), loss/reward curves, training data dumps.
+(loss on assistant turns only), resumable training, loss/reward curves, training data dumps.
 
 Works under ``python`` (one process) and ``accelerate launch`` (the trainer's
 accelerator shards data and averages gradients; only the main process writes files).
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
 import random
+import shutil
 from pathlib import Path
 from typing import Iterable
 
@@ -20,6 +22,7 @@ from pte.llm.data import Example, tokenize_chat
 from pte.llm.model import precision_kwargs, report_to
 
 RUNTIME_ENV = {"WANDB_MODE": "offline", "TOKENIZERS_PARALLELISM": "false"}  # a user's value wins
+CHECKPOINT_EVERY = 4   # optimizer steps between the trainers' resume checkpoints (a kill loses fewer)
 
 
 def setup(seed: int, threads: int = 1) -> None:
@@ -62,10 +65,51 @@ def ends(points: list[tuple[int, float]], k: int = 3) -> tuple[float, float]:
     return float(np.mean(v[:k])), float(np.mean(v[-k:]))
 
 
+def checkpoint_args() -> dict:
+    """Trainer arguments that keep the latest resume checkpoint (train_resumably)."""
+    return {"save_strategy": "steps", "save_steps": CHECKPOINT_EVERY, "save_total_limit": 1}
+
+
+def run_signature(model, rows: list, settings: dict) -> str:
+    """What a checkpoint must match to be resumed: the training settings, the model (its path and
+    its trainable weights before training: a parent adapter retrained since is another run) and
+    the training rows."""
+    h = hashlib.sha256(json.dumps([settings, getattr(model.config, "_name_or_path", "")], sort_keys=True,
+                                  default=str).encode())
+    for _, p in sorted((n, p) for n, p in model.named_parameters() if p.requires_grad):
+        h.update(p.detach().float().cpu().numpy().tobytes())
+    h.update(json.dumps(rows, sort_keys=True, default=str).encode())
+    return h.hexdigest()[:16]
+
+
+def train_resumably(trainer, signature: str) -> None:
+    """trainer.train(), continued from the last checkpoint that a killed run with this signature
+    left in the trainer's output_dir (the checkpoints of any other run there are removed first);
+    the checkpoints go once training has finished."""
+    from transformers.trainer_utils import get_last_checkpoint
+    folder = Path(trainer.args.output_dir)
+    mark = folder / "signature.txt"
+    if trainer.accelerator.is_main_process:
+        if folder.exists() and (not mark.exists() or mark.read_text() != signature):
+            shutil.rmtree(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        mark.write_text(signature)
+    trainer.accelerator.wait_for_everyone()
+    last = get_last_checkpoint(str(folder))
+    if last and trainer.accelerator.is_main_process:
+        print(f"resuming from {last} (a killed run of the same settings); delete {folder} to start over",
+              flush=True)
+    trainer.train(resume_from_checkpoint=last)
+    trainer.accelerator.wait_for_everyone()
+    if trainer.accelerator.is_main_process:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def sft(model, tokenizer, examples: list[Example], out_dir: str | Path, *, steps: int, batch_size: int,
         grad_accum: int, lr: float, max_length: int, seed: int, wandb: bool = False, run_name: str = "sft",
         epochs: float = 1.0, gradient_checkpointing: bool = True) -> dict:
     """Train ``model`` (a PeftModel) on chat examples, loss on assistant turns; save the adapter.
+    A killed run continues from its last checkpoint (train_resumably).
 
     ``steps`` > 0 fixes the number of optimizer steps (CPU-sized default), else ``epochs``.
     Returns {"loss": [(step, loss)], "start": x, "end": y}.
@@ -80,14 +124,16 @@ def sft(model, tokenizer, examples: list[Example], out_dir: str | Path, *, steps
     args = SFTConfig(
         output_dir=str(out_dir / "checkpoints"), max_steps=steps if steps > 0 else -1, num_train_epochs=epochs,
         per_device_train_batch_size=batch_size, gradient_accumulation_steps=grad_accum, learning_rate=lr,
-        lr_scheduler_type="constant_with_warmup", warmup_steps=0, logging_steps=1, save_strategy="no",
+        lr_scheduler_type="constant_with_warmup", warmup_steps=0, logging_steps=1, **checkpoint_args(),
         report_to=report_to(wandb), run_name=run_name, seed=seed, max_length=max_length, packing=False,
         dataset_num_proc=None, remove_unused_columns=True, disable_tqdm=False,
         **precision_kwargs(gradient_checkpointing))
+    settings = {"steps": steps, "epochs": epochs, "batch_size": batch_size, "grad_accum": grad_accum, "lr": lr,
+                "max_length": max_length, "seed": seed, "gradient_checkpointing": gradient_checkpointing}
+    signature = run_signature(model, rows, settings)
     trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tokenizer)
-    trainer.train()
+    train_resumably(trainer, signature)
     trainer.save_model(str(out_dir))  # the LoRA adapter only (main process)
-    _drop_empty(out_dir / "checkpoints")
     loss = curve(trainer.state.log_history, "loss")
     start, end = ends(loss)
     result = {"loss": loss, "start": start, "end": end, "examples": len(rows),
@@ -97,13 +143,6 @@ def sft(model, tokenizer, examples: list[Example], out_dir: str | Path, *, steps
         print(f"{run_name}: SFT loss {start:.3f} -> {end:.3f} (first/last 3 steps of {len(loss)}), "
               f"{len(rows)} examples, adapter -> {out_dir}")
     return result
-
-
-def _drop_empty(path: Path) -> None:
-    try:
-        path.rmdir()  # only when empty: save_strategy "no" leaves nothing there
-    except OSError:
-        pass
 
 
 def plot_curve(points: list[tuple[int, float]], path: str | Path, title: str, ylabel: str) -> None:

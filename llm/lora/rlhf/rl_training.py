@@ -36,7 +36,8 @@ from pte.llm.model import (BUNDLED, load_tokenizer, model_path, pick_device, pre
 from pte.llm.profiles import require_adapter, teacher_bank
 from pte.llm.rewards import (RecReward, completion_text, format_reward, mean_reward, random_baseline,
                              train_reward_model)
-from pte.llm.train import curve, dump_examples, ends, is_main_process, plot_curve, setup, stage_info
+from pte.llm.train import (checkpoint_args, curve, dump_examples, ends, is_main_process, plot_curve, run_signature,
+                           setup, stage_info, train_resumably)
 from pte.paths import IMG, dataset_dir
 from pte.pipeline import adapter_dir, embedding_path, profile_path, train_data_path
 
@@ -185,12 +186,12 @@ print(f"GRPO samples {'the picked numbers after the initial words' if ACTION == 
 args = GRPOConfig(output_dir=str(out / "checkpoints"), max_steps=STEPS, per_device_train_batch_size=BATCH_SIZE,
                   num_generations=NUM_GENERATIONS, gradient_accumulation_steps=GRAD_ACCUM, learning_rate=LR,
                   beta=BETA, temperature=TEMPERATURE, max_completion_length=MAX_COMPLETION,
-                  reward_weights=weights, logging_steps=1, save_strategy="no", report_to=report_to(WANDB),
+                  reward_weights=weights, logging_steps=1, **checkpoint_args(), report_to=report_to(WANDB),
                   run_name=f"{OUT}-{DATA}-{SETTING}", seed=SEED, remove_unused_columns=False,
                   lr_scheduler_type="constant", **precision_kwargs(False))
 trainer = GRPOTrainer(model=model, reward_funcs=reward_funcs, args=args, train_dataset=train_ds,
                       processing_class=tokenizer, reward_processing_classes=reward_tok)
-trainer.train()
+train_resumably(trainer, run_signature(model, train_ds.to_list(), config))   # a killed run continues
 trainer.save_model(str(out))
 
 # ---- after: the same held-out users, and the curves
