@@ -13,10 +13,11 @@ from pathlib import Path
 
 import torch
 
-from pte.align import Aligner, aligned_vectors, fit_aligner, run_signature
+from pte.align import Aligner, aligned_vectors, fit_aligner
 from pte.config import apply_overrides
 from pte.embeddings import embedding_meta, load_embeddings, save_embeddings
 from pte.experiment import load_data, seed_everything
+from pte.io import run_signature
 from pte.pipeline import aligned_name, artifact_path, embedding_path
 from pte.splits import SETTINGS, hold_out_last
 

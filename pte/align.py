@@ -13,8 +13,6 @@ unseen in training still get vectors: the heads apply to any profile embedding.
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +23,7 @@ from torch import nn
 from pte.batch import as_tensor, batches
 from pte.dropout import Dropout
 from pte.evaluate import evaluate
-from pte.io import atomic_path
+from pte.io import atomic_path, run_signature
 from pte.splits import Samples, Split, windows
 
 HISTORY = 10
@@ -150,14 +148,6 @@ def fit_aligner(model: Aligner, split: Split, epochs: int, lr: float, tau: float
     model.eval()
     log(f"  kept epoch {best['epoch']}: valid retrieval NDCG@10 {best['ndcg']:.4f} (before {before:.4f})")
     return {"before": before, "best": best["ndcg"], "best_epoch": best["epoch"], "history": history}
-
-
-def run_signature(config: dict, *arrays: np.ndarray | None) -> str:
-    """What a checkpoint must match to be resumed: the configuration and the input vectors."""
-    h = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode())
-    for a in arrays:
-        h.update(b"none" if a is None else np.ascontiguousarray(a).tobytes())
-    return h.hexdigest()[:16]
 
 
 def _save(path: Path, signature: str, state: dict, model: Aligner, opt, gen: torch.Generator) -> None:

@@ -7,9 +7,7 @@ A Main.py supplies only its model and one function that trains one epoch.
 from __future__ import annotations
 
 import copy
-import hashlib
 import itertools
-import json
 import math
 import os
 import random
@@ -25,7 +23,7 @@ from tqdm.auto import tqdm
 from pte.data import DataError, Dataset, load_dataset
 from pte.embeddings import files_read, save_embeddings
 from pte.evaluate import ScoreFn, evaluate, topk
-from pte.io import atomic_path, write_jsonl
+from pte.io import atomic_path, run_signature, write_jsonl
 from pte.paths import outputs_root
 from pte.results import append_result
 from pte.retrieval import choose_weight
@@ -128,8 +126,7 @@ class Checkpoint:
     @classmethod
     def of(cls, config: dict, backbone: str, optimizer: torch.optim.Optimizer) -> "Checkpoint":
         keyed = {k: v for k, v in config.items() if k not in UNKEYED}
-        text = json.dumps([backbone, keyed, files_read()], sort_keys=True, default=str)
-        key = hashlib.sha256(text.encode()).hexdigest()[:16]
+        key = run_signature([backbone, keyed, files_read()])
         name = f"{backbone}_{config['method']}_{config['setting']}_seed{config['seed']}_{key}.pt"
         return cls(outputs_root() / Path(str(config["data"])).name / "checkpoints" / name, optimizer)
 

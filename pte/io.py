@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import os
 import tempfile
@@ -83,3 +84,12 @@ def save_npz(path: str | Path, **arrays: np.ndarray) -> None:
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
             np.savez(f, **arrays)
+
+
+def run_signature(config: Any, *arrays: np.ndarray | None) -> str:
+    """A short hash of a run's configuration (anything JSON can write) and its input arrays: what a
+    checkpoint must match for a rerun to resume from it."""
+    h = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode())
+    for a in arrays:
+        h.update(b"none" if a is None else np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()[:16]

@@ -6,7 +6,6 @@ accelerator shards data and averages gradients; only the main process writes fil
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -17,7 +16,7 @@ from typing import Iterable
 
 import numpy as np
 
-from pte.io import write_json, write_jsonl
+from pte.io import run_signature, write_json, write_jsonl
 from pte.llm.data import Example, tokenize_chat
 from pte.llm.model import precision_kwargs, report_to
 
@@ -70,16 +69,12 @@ def checkpoint_args() -> dict:
     return {"save_strategy": "steps", "save_steps": CHECKPOINT_EVERY, "save_total_limit": 1}
 
 
-def run_signature(model, rows: list, settings: dict) -> str:
-    """What a checkpoint must match to be resumed: the training settings, the model (its path and
-    its trainable weights before training: a parent adapter retrained since is another run) and
-    the training rows."""
-    h = hashlib.sha256(json.dumps([settings, getattr(model.config, "_name_or_path", "")], sort_keys=True,
-                                  default=str).encode())
-    for _, p in sorted((n, p) for n, p in model.named_parameters() if p.requires_grad):
-        h.update(p.detach().float().cpu().numpy().tobytes())
-    h.update(json.dumps(rows, sort_keys=True, default=str).encode())
-    return h.hexdigest()[:16]
+def training_signature(model, rows: list, settings: dict) -> str:
+    """What a trainer checkpoint must match to be resumed: the training settings, the model (its
+    path and its trainable weights before training: a parent adapter retrained since is another
+    run) and the training rows."""
+    weights = [p.detach().float().cpu().numpy() for _, p in sorted(model.named_parameters()) if p.requires_grad]
+    return run_signature([settings, getattr(model.config, "_name_or_path", ""), rows], *weights)
 
 
 def train_resumably(trainer, signature: str) -> None:
@@ -130,7 +125,7 @@ def sft(model, tokenizer, examples: list[Example], out_dir: str | Path, *, steps
         **precision_kwargs(gradient_checkpointing))
     settings = {"steps": steps, "epochs": epochs, "batch_size": batch_size, "grad_accum": grad_accum, "lr": lr,
                 "max_length": max_length, "seed": seed, "gradient_checkpointing": gradient_checkpointing}
-    signature = run_signature(model, rows, settings)
+    signature = training_signature(model, rows, settings)
     trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tokenizer)
     train_resumably(trainer, signature)
     trainer.save_model(str(out_dir))  # the LoRA adapter only (main process)

@@ -36,8 +36,8 @@ from pte.llm.model import (BUNDLED, load_tokenizer, model_path, pick_device, pre
 from pte.llm.profiles import require_adapter, teacher_bank
 from pte.llm.rewards import (RecReward, completion_text, format_reward, mean_reward, random_baseline,
                              train_reward_model)
-from pte.llm.train import (checkpoint_args, curve, dump_examples, ends, is_main_process, plot_curve, run_signature,
-                           setup, stage_info, train_resumably)
+from pte.llm.train import (checkpoint_args, curve, dump_examples, ends, is_main_process, plot_curve, setup,
+                           stage_info, train_resumably, training_signature)
 from pte.paths import IMG, dataset_dir
 from pte.pipeline import adapter_dir, embedding_path, profile_path, train_data_path
 
@@ -191,7 +191,7 @@ args = GRPOConfig(output_dir=str(out / "checkpoints"), max_steps=STEPS, per_devi
                   lr_scheduler_type="constant", **precision_kwargs(False))
 trainer = GRPOTrainer(model=model, reward_funcs=reward_funcs, args=args, train_dataset=train_ds,
                       processing_class=tokenizer, reward_processing_classes=reward_tok)
-train_resumably(trainer, run_signature(model, train_ds.to_list(), config))   # a killed run continues
+train_resumably(trainer, training_signature(model, train_ds.to_list(), config))   # a killed run continues
 trainer.save_model(str(out))
 
 # ---- after: the same held-out users, and the curves
