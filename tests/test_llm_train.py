@@ -76,16 +76,19 @@ def test_sft_then_grpo_then_inference(tiny_model, teacher_files, ml100k, monkeyp
     assert (adapter_dir("ml-100k", SETTING, "sft_base_item") / "adapter_config.json").exists()
 
     # GRPO continues (b)'s adapter: it must leave different LoRA weights than it started from.
-    # Killed in its second step, it continues from the first step's checkpoint and runs only the second
+    # 4 prompts, 2 a step: steps 3-4 are a second epoch. Killed at that boundary, it continues from
+    # step 2's checkpoint, runs only steps 3-4 and saves the unbroken run's adapter, tensor for tensor
     from trl import GRPOTrainer
     from pte.llm import train
     init = adapter_dir("ml-100k", SETTING, "sft_base_mask")
     before = lora_weights(init)
-    grpo_args = ["llm/lora/rlhf/rl_training.py", "--model", tiny_model, "--setting", SETTING, "--steps", "2",
+    grpo_args = ["llm/lora/rlhf/rl_training.py", "--model", tiny_model, "--setting", SETTING, "--steps", "4",
                  "--batch_size", "4", "--num_generations", "2", "--grad_accum", "1", "--n_train_users", "4",
                  "--n_eval_users", "2", "--max_completion", "8"]
     monkeypatch.setattr(train, "CHECKPOINT_EVERY", 1)
-    step, steps_run, kill_at = GRPOTrainer.training_step, [], [1]
+    run(*grpo_args)
+    unbroken = lora_weights(adapter_dir("ml-100k", SETTING, "grpo"))
+    step, steps_run, kill_at = GRPOTrainer.training_step, [], [2]
 
     def counted(self, *args, **kwargs):
         if self.state.global_step in kill_at:
@@ -98,7 +101,7 @@ def test_sft_then_grpo_then_inference(tiny_model, teacher_files, ml100k, monkeyp
         run(*grpo_args)
     kill_at.clear()
     run(*grpo_args)
-    assert steps_run == [0, 1]                            # step 0 before the kill, then only step 1
+    assert steps_run == [0, 1, 2, 3]                      # steps 0-1 before the kill, then only 2-3
     grpo = adapter_dir("ml-100k", SETTING, "grpo")
     assert not (grpo / "checkpoints").exists()
     assert Path(read_stage(grpo)["parent"]).resolve() == init.resolve()
@@ -107,10 +110,11 @@ def test_sft_then_grpo_then_inference(tiny_model, teacher_files, ml100k, monkeyp
     assert all(np.isfinite(v).all() for v in after.values())
     changed = [k for k in after if not np.array_equal(after[k], before[k])]
     assert changed, "GRPO saved the adapter it started from unchanged"
+    assert after.keys() == unbroken.keys() and all(np.array_equal(after[k], unbroken[k]) for k in after)
     # the reward curve: a finite training reward per step, and the held-out reward before and after
     rc = read_json(grpo / "reward_curve.json")
     assert {"train_reward", "held_out_before", "held_out_after", "reward"} <= rc.keys() and rc["reward"] == "rec"
-    assert [s for s, _ in rc["train_reward"]] == [1, 2] and all(np.isfinite(v) for _, v in rc["train_reward"])
+    assert [s for s, _ in rc["train_reward"]] == [1, 2, 3, 4] and all(np.isfinite(v) for _, v in rc["train_reward"])
     for when in ("held_out_before", "held_out_after"):
         h = rc[when]
         assert {"reward", "rec_ndcg", "format", "n"} <= h.keys(), when

@@ -100,6 +100,30 @@ def train_resumably(trainer, signature: str) -> None:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def grpo_trainer(**kwargs):
+    """trl's GRPOTrainer whose prompt order in epoch e depends only on (seed, e).
+
+    trl's sampler draws every epoch's order from one generator, so a run resumed after an epoch
+    boundary (more steps than prompts) would replay epoch 0's order instead of the unbroken run's.
+    Epoch 0's order is trl's own (the generator starts at ``seed`` either way).
+    """
+    from trl import GRPOTrainer
+    from trl.trainer.utils import RepeatSampler
+
+    class EpochSeededSampler(RepeatSampler):
+        def set_epoch(self, epoch: int) -> None:   # called by accelerate's dataloader every epoch
+            if self.shuffle and self.seed is not None:
+                self.generator.manual_seed(self.seed + epoch)
+
+    class Trainer(GRPOTrainer):
+        def _get_train_sampler(self, dataset=None):
+            sampler = super()._get_train_sampler(dataset)
+            sampler.__class__ = EpochSeededSampler
+            return sampler
+
+    return Trainer(**kwargs)
+
+
 def sft(model, tokenizer, examples: list[Example], out_dir: str | Path, *, steps: int, batch_size: int,
         grad_accum: int, lr: float, max_length: int, seed: int, wandb: bool = False, run_name: str = "sft",
         epochs: float = 1.0, gradient_checkpointing: bool = True) -> dict:

@@ -36,8 +36,8 @@ from pte.llm.model import (BUNDLED, load_tokenizer, model_path, pick_device, pre
 from pte.llm.profiles import require_adapter, teacher_bank
 from pte.llm.rewards import (RecReward, completion_text, format_reward, mean_reward, random_baseline,
                              train_reward_model)
-from pte.llm.train import (checkpoint_args, curve, dump_examples, ends, is_main_process, plot_curve, setup,
-                           stage_info, train_resumably, training_signature)
+from pte.llm.train import (checkpoint_args, curve, dump_examples, ends, grpo_trainer, is_main_process, plot_curve,
+                           setup, stage_info, train_resumably, training_signature)
 from pte.paths import IMG, dataset_dir
 from pte.pipeline import adapter_dir, embedding_path, profile_path, train_data_path
 
@@ -173,7 +173,7 @@ else:
 
 # ---- train
 from datasets import Dataset  # noqa: E402  (after the reward model, which may be slow to train)
-from trl import GRPOConfig, GRPOTrainer  # noqa: E402
+from trl import GRPOConfig  # noqa: E402
 
 out = adapter_dir(DATA, SETTING, OUT)
 prefills = action_prefills(model)
@@ -189,8 +189,8 @@ args = GRPOConfig(output_dir=str(out / "checkpoints"), max_steps=STEPS, per_devi
                   reward_weights=weights, logging_steps=1, **checkpoint_args(), report_to=report_to(WANDB),
                   run_name=f"{OUT}-{DATA}-{SETTING}", seed=SEED, remove_unused_columns=False,
                   lr_scheduler_type="constant", **precision_kwargs(False))
-trainer = GRPOTrainer(model=model, reward_funcs=reward_funcs, args=args, train_dataset=train_ds,
-                      processing_class=tokenizer, reward_processing_classes=reward_tok)
+trainer = grpo_trainer(model=model, reward_funcs=reward_funcs, args=args, train_dataset=train_ds,
+                       processing_class=tokenizer, reward_processing_classes=reward_tok)
 train_resumably(trainer, training_signature(model, train_ds.to_list(), config))   # a killed run continues
 trainer.save_model(str(out))
 
