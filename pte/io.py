@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import gzip
+import io
 import hashlib
 import json
 import os
@@ -38,15 +39,23 @@ def read_json(path: str | Path) -> Any:
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
-def _open_text(path: Path, mode: str, name: Path | None = None):
-    """Text mode, gzip-compressed when the file's name (``name``, else ``path``) ends in .gz."""
-    gz = (name or path).suffix == ".gz"
-    return gzip.open(path, mode + "t", encoding="utf-8") if gz else open(path, mode, encoding="utf-8")
+@contextmanager
+def _text_writer(path: Path, gz: bool) -> Iterator:
+    """A text file to write; gzip-compressed with no name and no time in its header, so the same
+    rows give the same bytes (a shipped file is not rewritten by a rerun that changed nothing)."""
+    with open(path, "wb") as fh:
+        raw = gzip.GzipFile(filename="", mode="wb", fileobj=fh, mtime=0) if gz else fh
+        with raw, io.TextIOWrapper(raw, encoding="utf-8") as f:
+            yield f
+
+
+def _text_reader(path: Path):
+    return gzip.open(path, "rt", encoding="utf-8") if path.suffix == ".gz" else open(path, encoding="utf-8")
 
 
 def write_jsonl(path: str | Path, rows: Iterable[dict]) -> None:
     """JSON lines, gzip-compressed when ``path`` ends in .gz."""
-    with atomic_path(path) as tmp, _open_text(tmp, "w", Path(path)) as f:
+    with atomic_path(path) as tmp, _text_writer(tmp, Path(path).suffix == ".gz") as f:
         for r in rows:
             f.write(json.dumps(r, ensure_ascii=False) + "\n")
 
@@ -56,7 +65,7 @@ def read_jsonl(path: str | Path) -> list[dict]:
     writer) is dropped, others must parse."""
     path = Path(path)
     rows = []
-    with _open_text(path, "r") as f:
+    with _text_reader(path) as f:
         lines = f.readlines()
     for i, line in enumerate(lines, start=1):
         if not line.strip():
