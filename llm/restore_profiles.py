@@ -10,7 +10,8 @@ outputs/<data>/longtail/{profiles,embeddings}/user_profile.*, so llm/align.py an
 run on the published profiles in minutes, on any CPU, without the Profile stage (about two hours
 on CPUs without native bf16: RESULTS.md, "The main job"). The sidecars name the shipped file and
 its hash. Profiles already there from another source are kept unless --force. A dataset whose
-folder ships only some of them (Beauty: item profiles) gets those, and a note for the rest.
+folder ships only some of them (Beauty: the item profiles, and user profiles of a 200-user sample that
+only the ladder reads) gets those, and a note for the rest.
 """
 
 from pte import pipeline
@@ -18,7 +19,7 @@ from pte.config import apply_overrides
 from pte.data import load_dataset
 from pte.io import read_json
 from pte.llm.generate import file_digest
-from pte.llm.profiles import EMBEDS, RESTORABLE, ProfileError, restore_shipped
+from pte.llm.profiles import EMBEDS, RESTORABLE, IncompleteProfiles, ProfileError, restore_shipped
 
 DATA = "ml-100k"
 TAG = "main"                # whose texts: results/<data>_profiles/ (main) or results/<data>_profiles_<tag>/
@@ -50,5 +51,11 @@ for setting, name, kind in RESTORABLE:
     try:
         restore_shipped(ds, data=DATA, setting=setting, name=name, kind=kind, source=source, encoder=ENCODER,
                         embed=EMBED)
-    except ProfileError as e:   # missing, incomplete or another dataset's texts: say which file and what to do
+    except IncompleteProfiles as e:   # user profiles of a sample of users (Beauty's ladder): only the ladder reads them
+        if kind != "user":
+            raise SystemExit(f"error: {e}")
+        print(f"{name}: skipped, the shipped file covers a sample of the users, not all: {e}. What reads user "
+              f"profiles needs the Profile stage's user side (the longtail aligner runs without them: "
+              f"llm/align.py --user_emb none); bench/bench_profiles.py --shipped true reads the sample")
+    except ProfileError as e:   # missing or another dataset's texts: say which file and what to do
         raise SystemExit(f"error: {e}")

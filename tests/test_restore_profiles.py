@@ -63,6 +63,14 @@ def test_restore_writes_what_is_shipped_and_names_what_is_not(ml100k_name, tmp_p
     assert "user_profile: not shipped" in out and "--user_emb none" in out
     assert (tmp_path / "out" / ml100k_name / "both" / "embeddings" / "item_profile.npy").exists()
     assert not (tmp_path / "out" / ml100k_name / "longtail" / "embeddings" / "user_profile.npy").exists()
+    # user profiles of a sample of users (Beauty ships the ladder's 200): a note, not an error; items are restored
+    users = read_jsonl(SHIPPED_ITEMS.with_name("longtail_profiles_user_profile.jsonl"))
+    write_jsonl(results / "ml-100k_profiles" / "longtail_profiles_user_profile.jsonl", users[:5])
+    out = run_script(ROOT / "llm" / "restore_profiles.py", "--data", ml100k_name, "--force", "true", env=env,
+                     timeout=300).stdout
+    assert "user_profile: skipped, the shipped file covers a sample" in out and "have no profile" in out
+    assert not (tmp_path / "out" / ml100k_name / "longtail" / "embeddings" / "user_profile.npy").exists()
+    (results / "ml-100k_profiles" / "longtail_profiles_user_profile.jsonl").unlink()
     (results / "ml-100k_profiles" / SHIPPED_ITEMS.name).unlink()
     with pytest.raises(AssertionError, match="no shipped item profiles here"):
         run_script(ROOT / "llm" / "restore_profiles.py", "--data", ml100k_name, env=env)

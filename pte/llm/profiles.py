@@ -104,6 +104,10 @@ class ProfileError(RuntimeError):
     """Missing or unusable profiles without a fallback."""
 
 
+class IncompleteProfiles(ProfileError):
+    """Shipped profiles that cover only some of the ids (e.g. a --limit sample for the ladder)."""
+
+
 def description(ds: Dataset, kind: str, i: int) -> str:
     """What the "text" fallback encodes: the item's text, or the user's attributes."""
     if kind == "item":
@@ -224,7 +228,7 @@ def restore_shipped(ds: Dataset, *, data: str, setting: str, name: str, kind: st
     absent = sorted(set(range(len(raw))) - set(rows))
     if set(absent) - cold:
         first = min(set(absent) - cold)
-        raise ProfileError(f"{source}: {len(set(absent) - cold)} {kind}s with training interactions have no "
+        raise IncompleteProfiles(f"{source}: {len(set(absent) - cold)} {kind}s with training interactions have no "
                            f"profile (first: raw id {raw[first]}); the shipped file is incomplete, ship it again")
     skipped = {i: "no training interactions (cold user)" for i in absent}
     return finalize(rows, ds=ds, kind=kind, name=name, data=data, setting=setting, expected=sorted(rows),
