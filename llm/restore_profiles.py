@@ -54,8 +54,9 @@ for setting, name, kind in RESTORABLE:
     except IncompleteProfiles as e:   # user profiles of a sample of users (Beauty's ladder): only the ladder reads them
         if kind != "user":
             raise SystemExit(f"error: {e}")
-        print(f"{name}: skipped, the shipped file covers a sample of the users, not all: {e}. What reads user "
-              f"profiles needs the Profile stage's user side (the longtail aligner runs without them: "
-              f"llm/align.py --user_emb none); bench/bench_profiles.py --shipped true reads the sample")
+        print(f"{name}: skipped, {source} covers a sample of the users, not all ({e.missing} with training "
+              f"interactions have none). What reads user profiles needs the Profile stage's user side (the "
+              f"longtail aligner runs without them: llm/align.py --user_emb none); bench/bench_profiles.py "
+              f"--shipped true reads the sample")
     except ProfileError as e:   # missing or another dataset's texts: say which file and what to do
         raise SystemExit(f"error: {e}")

@@ -107,6 +107,10 @@ class ProfileError(RuntimeError):
 class IncompleteProfiles(ProfileError):
     """Shipped profiles that cover only some of the ids (e.g. a --limit sample for the ladder)."""
 
+    def __init__(self, message: str, missing: int):
+        super().__init__(message)
+        self.missing = missing
+
 
 def description(ds: Dataset, kind: str, i: int) -> str:
     """What the "text" fallback encodes: the item's text, or the user's attributes."""
@@ -228,8 +232,9 @@ def restore_shipped(ds: Dataset, *, data: str, setting: str, name: str, kind: st
     absent = sorted(set(range(len(raw))) - set(rows))
     if set(absent) - cold:
         first = min(set(absent) - cold)
-        raise IncompleteProfiles(f"{source}: {len(set(absent) - cold)} {kind}s with training interactions have no "
-                           f"profile (first: raw id {raw[first]}); the shipped file is incomplete, ship it again")
+        missing = len(set(absent) - cold)
+        raise IncompleteProfiles(f"{source}: {missing} {kind}s with training interactions have no profile (first: "
+                                 f"raw id {raw[first]}); the shipped file is incomplete, ship it again", missing)
     skipped = {i: "no training interactions (cold user)" for i in absent}
     return finalize(rows, ds=ds, kind=kind, name=name, data=data, setting=setting, expected=sorted(rows),
                     encoder=encoder, fallback="text", skipped=skipped, skipped_fill="zeros", embed=embed,
