@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import gzip
-import io
 import hashlib
+import io
 import json
 import os
 import tempfile
