@@ -74,12 +74,19 @@ def test_toy_method_and_backbone_are_scheduled_after_what_they_read(monkeypatch,
     stages = [s for s in pipeline.needed((a, r.setting) for r in runs for a in r.reads.values()) if s.llm]
     assert stages[-1].name == "inference_base_item" and "align (longtail)" not in [s.name for s in stages]
 
-    events, lock = [], threading.Lock()
+    events, lock, base_started = [], threading.Lock(), threading.Event()
 
     def runner(name, command, threads):
         with lock:
             events.append(("start", name, command))
-        time.sleep(0.05)
+        if name == "ToyNet longtail base seed 7":
+            base_started.set()
+        # the teacher ends only once the run that reads nothing has started beside it (or after 30 s, when a
+        # scheduler that makes it wait fails below): no race with a loaded machine's thread timing
+        if name == "teacher":
+            base_started.wait(30)
+        else:
+            time.sleep(0.05)
         for s in stages:
             if s.name == name:
                 fake_outputs(s, "ml-100k")
