@@ -8,7 +8,8 @@ tokenizer.json, tokenizer_config.json and chat_template.jinja (no weights: they 
 The model is built from that config with random weights (bf16 on CUDA) and timed on realistic
 sizes: batched profile generation (~270-token prompts, 64 new tokens forced) at each
 ``--batch_sizes`` vs one sequence at a time, extrapolated to 943 users + 1682 items; LoRA SFT
-steps/s through pte.llm.train.sft; GRPO steps/s through trl with the repo's rewards. Random
+steps/s through pte.llm.train.sft; GRPO steps/s through trl's trainer as rl_training.py builds it
+(pte.llm.train.grpo_trainer), with the repo's rewards. Random
 weights decode as fast as trained ones (the loop is the same; no early stops: stop ids empty).
 
 Checks: loading picks CUDA + bf16; the batched decoder runs on the GPU and agrees with
@@ -95,8 +96,9 @@ def tiny_checks(root: Path, device: str) -> None:
     assert res["end"] < res["start"]
 
     from datasets import Dataset
-    from trl import GRPOConfig, GRPOTrainer
+    from trl import GRPOConfig
     from pte.encoder import encode
+    from pte.llm.train import grpo_trainer
     items = [" ".join(WORDS[k:k + 3]) for k in range(20)]
     reward = RecReward(encode(items, encoder), encoder)
     rows = [{"prompt": p, "heldout": [k, k + 1], "candidates": [k, k + 1] + [j for j in range(20) if j not in (k, k + 1)][:8]}
@@ -106,8 +108,8 @@ def tiny_checks(root: Path, device: str) -> None:
     args = GRPOConfig(output_dir=str(root / "grpo"), max_steps=2, per_device_train_batch_size=4, num_generations=4,
                       max_completion_length=12, logging_steps=1, save_strategy="no", report_to="none",
                       remove_unused_columns=False, reward_weights=[1.0, 0.2], **precision_kwargs(False))
-    trainer = GRPOTrainer(model=policy, reward_funcs=[reward, format_reward], args=args,
-                          train_dataset=Dataset.from_list(rows), processing_class=tok)
+    trainer = grpo_trainer(model=policy, reward_funcs=[reward, format_reward], args=args,
+                           train_dataset=Dataset.from_list(rows), processing_class=tok)
     trainer.train()
     rewards = [h["reward"] for h in trainer.state.log_history if "reward" in h]
     print(f"GRPO on {device}: {len(rewards)} steps, rewards {[round(r, 3) for r in rewards]}")
@@ -250,10 +252,11 @@ def time_grpo(path: str, root: Path, encoder: str, steps: int, batch_size: int, 
               completion: int, prompt_tokens: int) -> None:
     from datasets import Dataset
     from transformers import TrainerCallback
-    from trl import GRPOConfig, GRPOTrainer
+    from trl import GRPOConfig
     from pte.encoder import encode
     from pte.llm import prompts as P
     from pte.llm.data import render
+    from pte.llm.train import grpo_trainer
     tok = load_tokenizer(path)
     n_prompts = max(8, steps * batch_size // num_generations + 2)
     prompts = [render(tok, m, P.USER_PREFILL) for m in synthetic_chats(tok, n_prompts, prompt_tokens, seed=2)]
@@ -281,8 +284,8 @@ def time_grpo(path: str, root: Path, encoder: str, steps: int, batch_size: int, 
             self.t.append(time.perf_counter())
 
     clock = Clock()
-    trainer = GRPOTrainer(model=policy, reward_funcs=[reward, format_reward], args=args,
-                          train_dataset=Dataset.from_list(rows), processing_class=tok, callbacks=[clock])
+    trainer = grpo_trainer(model=policy, reward_funcs=[reward, format_reward], args=args,
+                           train_dataset=Dataset.from_list(rows), processing_class=tok, callbacks=[clock])
     t0 = time.perf_counter()
     trainer.train()
     total = time.perf_counter() - t0
